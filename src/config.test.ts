@@ -1,0 +1,51 @@
+import t from 'tap';
+import { settingsFrom, mailserverSans, SettingsError, settingsFromEnv, injectionSettings } from './config.js';
+
+t.test('defaults', async (t) => {
+  const s = settingsFrom({});
+  t.equal(s.namespace, 'demomail');
+  t.equal(s.deployMailserver, true);
+  t.equal(s.names.smtpService, 'smtpdemo');
+  t.same(mailserverSans(s).slice(0, 4), ['smtpdemo', 'smtpdemo.demomail', 'smtpdemo.demomail.svc', 'smtpdemo.demomail.svc.cluster.local']);
+  t.ok(mailserverSans(s).includes('127.0.0.1'));
+  t.ok(mailserverSans(s).includes('imapdemo.demomail.svc.cluster.local'));
+});
+
+t.test('DEPLOY_MAILSERVER: only "1" deploys', async (t) => {
+  for (const [value, want] of [['1', true], ['0', false], ['true', false], ['yes', false]] as const) {
+    t.equal(settingsFrom({ DEPLOY_MAILSERVER: value }).deployMailserver, want, value);
+  }
+});
+
+t.test('bad values are refused with the key and a fix', async (t) => {
+  const cases: Array<[Record<string, string>, RegExp]> = [
+    [{ NAMESPACE: 'Bad_NS' }, /NAMESPACE="Bad_NS".*valid Kubernetes name/],
+    [{ MAIL_DOMAIN: 'not a domain' }, /MAIL_DOMAIN/],
+    [{ EXTRA_SANS: 'ok.example, bad_name!' }, /EXTRA_SANS contains "bad_name!"/],
+    [{ SMTP_USER: 'a@b' }, /SMTP_USER.*without '@'/],
+    [{ MAILSERVER_HEAP: 'lots' }, /MAILSERVER_HEAP/],
+    [{ IMAGE_PULL_POLICY: 'Sometimes' }, /IMAGE_PULL_POLICY/],
+    [{ MAILSERVER_MEMORY_LIMIT: '1GB' }, /MAILSERVER_MEMORY_LIMIT/],
+  ];
+  for (const [raw, message] of cases) {
+    t.throws(() => settingsFrom(raw), { name: 'SettingsError', message }, JSON.stringify(raw));
+  }
+  t.ok(new SettingsError('x') instanceof Error);
+});
+
+t.test('EXTRA_SANS accepts names and IPs, comma or space separated', async (t) => {
+  const s = settingsFrom({ EXTRA_SANS: 'mail.example.test, 10.0.0.5 ::1' });
+  t.same(s.extraSans, ['mail.example.test', '10.0.0.5', '::1']);
+  t.same(mailserverSans(s).slice(-3), ['mail.example.test', '10.0.0.5', '::1']);
+});
+
+t.test('env uses the DEMOMAIL_ prefix only', async (t) => {
+  const s = settingsFromEnv({ DEMOMAIL_NAMESPACE: 'mail', IMAGE: 'ignored', DEMOMAIL_MAIL_DOMAIN: 'x.test' }, { SMTP_USER: 'civi' });
+  t.equal(s.namespace, 'mail');
+  t.equal(s.image, settingsFrom({}).image);
+  t.equal(s.smtpUser, 'civi');
+  const inj = injectionSettings(s, 'PEM');
+  t.equal(inj.smtpHost, 'smtpdemo.mail.svc.cluster.local');
+  t.equal(inj.imapPort, 993);
+  t.same(inj.excludedNamespaces, ['mail', 'kube-system']);
+});
