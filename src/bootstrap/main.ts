@@ -1,12 +1,78 @@
-// PLACEHOLDER (contract only) — owned by the bootstrap helper.
+// `demomail bootstrap`: read → plan (pure) → apply what differs. Idempotent: a run that finds everything
+// valid makes zero writes. Logs one line per decision and per object; never a secret value.
 import type { Settings } from '../config.js';
+import { applyPlan, readState, type ApplyReport } from './apply.js';
+import { DEFAULT_RETRY, KubeApiError, httpTransport, kubeClient, loadKubeConfig, type KubeTransport, type RetryPolicy } from './kube.js';
+import { desiredObjects, randomAlphanumericPassword, type Decision } from './plan.js';
+import { writeObjects } from './output.js';
+
 export interface BootstrapOptions {
   settings: Settings;
   /** Write the desired objects as YAML files here instead of touching a cluster. */
   outputDir?: string;
   /** kubeconfig path; default: in-cluster or KUBECONFIG. */
   kubeconfig?: string;
+  /** One line per event; default: stdout. */
+  log?: (line: string) => void;
+  /** Clock for the PKI rules; default: now. */
+  now?: () => Date;
+  randomPassword?: () => string;
+  retry?: RetryPolicy;
+  /** Replaces HTTP to the API server (tests). */
+  transport?: KubeTransport;
 }
-export async function runBootstrap(_opts: BootstrapOptions): Promise<void> {
-  throw new Error('not implemented yet');
+
+export interface BootstrapResult {
+  decisions: Decision[];
+  reports: ApplyReport[];
+  writes: number;
+  durationMs: number;
+  /** Files written with --output. */
+  files: string[];
+}
+
+/** How often a plan is rebuilt when someone else created an object between our read and our write. */
+const MAX_PLANS = 3;
+
+export async function runBootstrap(opts: BootstrapOptions): Promise<BootstrapResult> {
+  const started = performance.now();
+  const log = opts.log ?? ((line: string) => process.stdout.write(`bootstrap: ${line}\n`));
+  const now = opts.now ?? (() => new Date());
+  const randomPassword = opts.randomPassword ?? (() => randomAlphanumericPassword());
+  const settings = opts.settings;
+  const logDecisions = (decisions: Decision[]) => {
+    for (const d of decisions) log(`${d.object}: ${d.item} ${d.action} — ${d.reason}`);
+  };
+
+  if (opts.outputDir !== undefined) {
+    const plan = desiredObjects(settings, { objects: {}, labelledNamespaces: [] }, { now: now(), randomPassword });
+    logDecisions(plan.decisions);
+    const files = await writeObjects(opts.outputDir, plan.objects, settings);
+    for (const file of files) log(`wrote ${file}`);
+    log(`no cluster touched; secret material in ${opts.outputDir} was generated fresh`);
+    return { decisions: plan.decisions, reports: [], writes: 0, durationMs: performance.now() - started, files };
+  }
+
+  const transport = opts.transport ?? httpTransport(loadKubeConfig(opts.kubeconfig));
+  const client = kubeClient(transport, opts.retry ?? DEFAULT_RETRY);
+  for (let round = 1; ; round++) {
+    const read = await readState(client, settings);
+    const plan = desiredObjects(settings, read.state, { now: now(), randomPassword });
+    logDecisions(plan.decisions);
+    try {
+      const reports = await applyPlan(client, settings, plan, read, log);
+      const count = (outcome: ApplyReport['outcome']) => reports.filter((r) => r.outcome === outcome).length;
+      const durationMs = performance.now() - started;
+      log(
+        `done in ${(durationMs / 1000).toFixed(2)}s: ${count('created')} created, ${count('updated')} updated, ${count('unchanged')} unchanged, ${count('skipped')} skipped; ${client.writes} write(s)`,
+      );
+      return { decisions: plan.decisions, reports, writes: client.writes, durationMs, files: [] };
+    } catch (err) {
+      if (err instanceof KubeApiError && err.reason === 'AlreadyExists' && round < MAX_PLANS) {
+        log(`${err.message}; someone else created it since it was read: reading again and re-planning`);
+        continue;
+      }
+      throw err;
+    }
+  }
 }

@@ -1,0 +1,272 @@
+// `npm run demo`: the whole story on one machine, with real parts and no Docker.
+//
+//   control plane (etcd + kube-apiserver + kube-controller-manager, built from Go modules)
+//   → kubectl apply -k manifests/ → demomail bootstrap (as its own ServiceAccount)
+//   → demomail webhook (local process, reached through the production service: reference)
+//   → GreenMail with the rendered Deployment's options → the CiviCRM-like example Deployment
+//   → print the injected parts of its pod → run the pod's init container command
+//   → send a mail over SMTPS and read it back over IMAPS, using only what was injected.
+//
+// `--keep` leaves everything running and prints how to connect. Exit code 0 only if every step worked.
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { setTimeout as sleep } from 'node:timers/promises';
+import nodemailer from 'nodemailer';
+import { ImapFlow } from 'imapflow';
+import { startControlPlane, type ControlPlane } from './lib/control-plane.js';
+import { startGreenmail, type RunningGreenmail } from './lib/greenmail.js';
+
+const repo = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+const cli = join(repo, 'dist/src/cli.js');
+const keep = process.argv.includes('--keep');
+const started = Date.now();
+
+type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any -- kubectl -o json output is untyped data we only read
+
+const cleanups: Array<() => Promise<void> | void> = [];
+let stepNumber = 0;
+
+function step(text: string): void {
+  stepNumber += 1;
+  process.stdout.write(`\n[${stepNumber}] ${text}  (+${((Date.now() - started) / 1000).toFixed(1)}s)\n`);
+}
+function info(text: string): void {
+  process.stdout.write(`    ${text.replace(/\n/g, '\n    ')}\n`);
+}
+
+function lastLine(command: string, args: string[]): string {
+  const r = spawnSync(command, args, { cwd: repo, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'] });
+  const line = r.stdout.trim().split('\n').at(-1) ?? '';
+  if (r.status !== 0 || line === '') throw new Error(`${command} ${args.join(' ')} failed (exit ${r.status})`);
+  return line;
+}
+
+async function freePort(): Promise<number> {
+  return new Promise((done, fail) => {
+    const server = createServer();
+    server.once('error', fail);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      server.close(() => done(typeof address === 'object' && address ? address.port : 0));
+    });
+  });
+}
+
+function kubectlJson(plane: ControlPlane, args: string[]): Json {
+  const r = plane.kubectl([...args, '-o', 'json']);
+  if (r.code !== 0) throw new Error(`kubectl ${args.join(' ')}: ${r.stderr.trim()}`);
+  return JSON.parse(r.stdout) as Json;
+}
+
+function kubectlOk(plane: ControlPlane, args: string[], input?: string): string {
+  const r = plane.kubectl(args, input === undefined ? {} : { input });
+  if (r.code !== 0) throw new Error(`kubectl ${args.join(' ')}: ${r.stderr.trim()}`);
+  return r.stdout;
+}
+
+function runDemomail(args: string[], env: NodeJS.ProcessEnv = {}): string {
+  const r = spawnSync(process.execPath, [cli, ...args], { encoding: 'utf8', env: { ...process.env, ...env } });
+  if (r.status !== 0) throw new Error(`demomail ${args[0]} failed (exit ${r.status}):\n${r.stderr}${r.stdout}`);
+  return r.stdout + r.stderr;
+}
+
+function secretValue(plane: ControlPlane, namespace: string, name: string, key: string): string {
+  const secret = kubectlJson(plane, ['get', 'secret', name, '-n', namespace]);
+  const data = secret['data']?.[key];
+  if (typeof data !== 'string') throw new Error(`secret ${namespace}/${name} has no key ${key}`);
+  return Buffer.from(data, 'base64').toString('utf8');
+}
+
+/** What the pod's env says, resolved the way the kubelet would: literal values and secretKeyRefs. */
+function resolveEnv(plane: ControlPlane, namespace: string, container: Json): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const variable of (container['env'] ?? []) as Json[]) {
+    if (typeof variable['value'] === 'string') out[variable['name']] = variable['value'];
+    const ref = variable['valueFrom']?.['secretKeyRef'];
+    if (ref) out[variable['name']] = secretValue(plane, namespace, ref['name'], ref['key']);
+  }
+  return out;
+}
+
+async function waitFor<T>(what: string, seconds: number, probe: () => T | undefined | Promise<T | undefined>): Promise<T> {
+  const deadline = Date.now() + seconds * 1000;
+  for (;;) {
+    const value = await probe();
+    if (value !== undefined) return value;
+    if (Date.now() > deadline) throw new Error(`timed out after ${seconds}s waiting for ${what}`);
+    await sleep(250);
+  }
+}
+
+async function main(): Promise<void> {
+  const work = mkdtempSync(join(tmpdir(), 'demomail-demo-'));
+  cleanups.push(() => rmSync(work, { recursive: true, force: true }));
+
+  step('control-plane binaries (built once from Go modules, then cached)');
+  const binDir = lastLine('bash', ['scripts/control-plane.sh']);
+  info(binDir);
+  const jar = lastLine('bash', ['scripts/greenmail-jar.sh']);
+  info(jar);
+
+  step('start etcd + kube-apiserver + kube-controller-manager on 127.0.0.1');
+  const plane = await startControlPlane({ binDir });
+  cleanups.push(() => plane.stop());
+  info(`API server ${plane.server}\nkubeconfig ${plane.kubeconfigPath}`);
+
+  step('kubectl apply -k manifests/ (and the example namespace, labelled demomail/injection=enabled)');
+  info(kubectlOk(plane, ['apply', '-k', join(repo, 'manifests')]).trim());
+  const example = readFileSync(join(repo, 'examples/civicrm-demo.yaml'), 'utf8');
+  const [namespaceDoc] = example.split(/^---$/m);
+  info(kubectlOk(plane, ['apply', '-f', '-'], namespaceDoc).trim());
+
+  step('demomail bootstrap, as the demomail-bootstrap ServiceAccount (its own token, its own RBAC)');
+  const token = kubectlOk(plane, ['create', 'token', 'demomail-bootstrap', '-n', 'demomail', '--duration', '1h']).trim();
+  const saKubeconfig = join(work, 'bootstrap.kubeconfig');
+  writeFileSync(saKubeconfig, plane.kubeconfigFor(token));
+  const bootstrapStart = Date.now();
+  info(runDemomail(['bootstrap', '--kubeconfig', saKubeconfig]).trim());
+  info(`bootstrap took ${((Date.now() - bootstrapStart) / 1000).toFixed(1)}s`);
+
+  step('start demomail webhook locally; the API server reaches it through the production service: reference');
+  const tlsDir = join(work, 'webhook-tls');
+  mkdirSync(tlsDir, { recursive: true });
+  writeFileSync(join(tlsDir, 'tls.crt'), secretValue(plane, 'demomail', 'demomail-webhook-tls', 'tls.crt'));
+  writeFileSync(join(tlsDir, 'tls.key'), secretValue(plane, 'demomail', 'demomail-webhook-tls', 'tls.key'), { mode: 0o600 });
+  writeFileSync(join(tlsDir, 'ca.crt'), kubectlJson(plane, ['get', 'configmap', 'demomail-ca', '-n', 'demomail'])['data']['ca.crt']);
+  const port = await freePort();
+  const webhook: ChildProcess = spawn(
+    process.execPath,
+    [cli, 'webhook', '--cert', join(tlsDir, 'tls.crt'), '--key', join(tlsDir, 'tls.key'), '--ca-file', join(tlsDir, 'ca.crt'), '--port', String(port), '--host', '127.0.0.1'],
+    { env: { ...process.env, DEMOMAIL_DRAIN_SECONDS: '0', DEMOMAIL_LOG_LEVEL: 'warn' }, stdio: ['ignore', 'inherit', 'inherit'] },
+  );
+  cleanups.push(
+    () =>
+      new Promise<void>((done) => {
+        if (webhook.exitCode !== null) return done();
+        webhook.once('exit', () => done());
+        webhook.kill('SIGTERM');
+      }),
+  );
+  // An ExternalName Service keeps the webhook configuration's production `service:` reference (and
+  // the serving certificate's NAME.NS.svc name) while the process runs here, on the given port.
+  kubectlOk(plane, ['delete', 'service', 'demomail-webhook', '-n', 'demomail', '--ignore-not-found']);
+  kubectlOk(plane, ['create', 'service', 'externalname', 'demomail-webhook', '-n', 'demomail', '--external-name', 'localhost']);
+  const mwc = kubectlJson(plane, ['get', 'mutatingwebhookconfiguration', 'demomail']);
+  const portPatch = (mwc['webhooks'] as Json[]).map((_: Json, i: number) => ({ op: 'replace', path: `/webhooks/${i}/clientConfig/service/port`, value: port }));
+  kubectlOk(plane, ['patch', 'mutatingwebhookconfiguration', 'demomail', '--type', 'json', '-p', JSON.stringify(portPatch)]);
+  info(`webhook on https://127.0.0.1:${port}/mutate, caBundle written by the bootstrap`);
+
+  step('start GreenMail with exactly the options of the rendered Deployment demomail-mailserver');
+  const deployment = kubectlJson(plane, ['get', 'deployment', 'demomail-mailserver', '-n', 'demomail']);
+  const secrets = (kubectlJson(plane, ['get', 'secrets', '-n', 'demomail'])['items'] as Json[]).filter((s) => String(s['metadata']['name']).startsWith('demomail-'));
+  const greenmail: RunningGreenmail = await startGreenmail({ deployment, secrets, jar });
+  cleanups.push(() => greenmail.stop());
+  info(`SMTPS 127.0.0.1:${greenmail.ports.smtps}, IMAPS 127.0.0.1:${greenmail.ports.imaps}`);
+
+  step('create the opted-in example Deployment (examples/civicrm-demo.yaml)');
+  info(kubectlOk(plane, ['apply', '-f', join(repo, 'examples/civicrm-demo.yaml')]).trim());
+  const pod = await waitFor('a pod of Deployment civicrm', 60, () => {
+    const items = kubectlJson(plane, ['get', 'pods', '-n', 'civicrm-demo', '-l', 'app.kubernetes.io/name=civicrm'])['items'] as Json[];
+    return items[0];
+  });
+  const podName = String(pod['metadata']['name']);
+  const init = (pod['spec']['initContainers'] as Json[] | undefined)?.[0];
+  const app = (pod['spec']['containers'] as Json[])[0]!;
+  if (!init || init['name'] !== 'demomail-ca-init') throw new Error(`pod ${podName} was not injected: no demomail-ca-init init container`);
+  info(`pod civicrm-demo/${podName} (created by the ReplicaSet controller, admitted through the webhook):`);
+  info(`  annotation demomail/status: ${pod['metadata']['annotations']?.['demomail/status']}`);
+  info(`  volume: ${JSON.stringify((pod['spec']['volumes'] as Json[]).find((v) => v['name'] === 'demomail-ca'))}`);
+  info(`  initContainers[0]: ${init['name']} ${JSON.stringify(init['args'] ?? init['command'])}`);
+  info(`  ${app['name']} mounts: ${JSON.stringify(app['volumeMounts'])}`);
+  info(`  ${app['name']} env: ${(app['env'] as Json[]).map((e) => e['name']).join(', ')}`);
+
+  step("run the pod's init container command (demomail install-ca) with the pod's own env");
+  const caDir = join(work, 'etc-demomail');
+  const initEnv = resolveEnv(plane, 'civicrm-demo', init);
+  const initArgs = ((init['args'] ?? []) as string[]).map((a) => (a === '/etc/demomail' ? caDir : a));
+  info(runDemomail(initArgs, { DEMOMAIL_CA_PEM: initEnv['DEMOMAIL_CA_PEM'] ?? '' }).trim());
+  const bundle = readFileSync(join(caDir, 'ca-bundle.crt'));
+
+  step('send a mail over SMTPS and read it back over IMAPS, with only the injected settings');
+  const env = resolveEnv(plane, 'civicrm-demo', app);
+  for (const key of ['DEMOMAIL_SMTP_HOST', 'DEMOMAIL_SMTP_USERNAME', 'DEMOMAIL_SMTP_PASSWORD', 'DEMOMAIL_IMAP_HOST', 'DEMOMAIL_IMAP_USERNAME', 'DEMOMAIL_IMAP_PASSWORD']) {
+    if (!env[key]) throw new Error(`the injected env of ${podName} has no usable ${key}`);
+  }
+  // No cluster DNS here: connect to the local ports the Services map to, but verify the certificate
+  // for the injected host name (smtpdemo.demomail.svc.cluster.local) against the injected bundle.
+  const subject = `demomail demo ${new Date().toISOString()}`;
+  const transport = nodemailer.createTransport({
+    host: '127.0.0.1',
+    port: greenmail.ports.smtps,
+    secure: true,
+    auth: { user: env['DEMOMAIL_SMTP_USERNAME']!, pass: env['DEMOMAIL_SMTP_PASSWORD']! },
+    tls: { ca: bundle, servername: env['DEMOMAIL_SMTP_HOST']!, rejectUnauthorized: true, minVersion: 'TLSv1.2' },
+  });
+  const sent = await transport.sendMail({
+    from: env['DEMOMAIL_SMTP_USERNAME'],
+    to: env['DEMOMAIL_IMAP_USERNAME'],
+    subject,
+    text: 'Sent by npm run demo through smtpdemo:465, verified with the CA that demomail injected.',
+  });
+  transport.close();
+  info(`SMTPS ${env['DEMOMAIL_SMTP_HOST']}:${env['DEMOMAIL_SMTP_PORT']} accepted ${sent.messageId} for ${env['DEMOMAIL_IMAP_USERNAME']}`);
+
+  const imap = new ImapFlow({
+    host: '127.0.0.1',
+    port: greenmail.ports.imaps,
+    secure: true,
+    servername: env['DEMOMAIL_IMAP_HOST']!,
+    auth: { user: env['DEMOMAIL_IMAP_USERNAME']!, pass: env['DEMOMAIL_IMAP_PASSWORD']! },
+    tls: { ca: bundle, rejectUnauthorized: true, minVersion: 'TLSv1.2' },
+    logger: false,
+  });
+  await imap.connect();
+  const found = await waitFor('the mail in INBOX', 20, async () => {
+    const lock = await imap.getMailboxLock('INBOX');
+    try {
+      const uids = await imap.search({ subject }, { uid: true });
+      return uids && uids.length > 0 ? uids : undefined;
+    } finally {
+      lock.release();
+    }
+  });
+  await imap.logout();
+  info(`IMAPS ${env['DEMOMAIL_IMAP_HOST']}:${env['DEMOMAIL_IMAP_PORT']}: found "${subject}" (UID ${found.join(',')}) in INBOX`);
+
+  process.stdout.write(
+    `\nDEMO OK in ${((Date.now() - started) / 1000).toFixed(1)}s: the pod was injected on create, trusted the mail CA, sent over SMTPS and read back over IMAPS.\n`,
+  );
+  if (keep) {
+    process.stdout.write(
+      `\n--keep: everything stays up until you press Ctrl-C.\n  export KUBECONFIG=${plane.kubeconfigPath}\n  ${join(binDir, 'kubectl')} get pods -A\n  CA bundle: ${join(caDir, 'ca-bundle.crt')}\n  SMTPS 127.0.0.1:${greenmail.ports.smtps}  IMAPS 127.0.0.1:${greenmail.ports.imaps}  (certificate names: ${env['DEMOMAIL_SMTP_HOST']}, localhost)\n`,
+    );
+    await new Promise<void>((done) => {
+      process.once('SIGINT', () => done());
+      process.once('SIGTERM', () => done());
+    });
+  }
+}
+
+async function teardown(): Promise<void> {
+  for (const cleanup of cleanups.reverse()) {
+    try {
+      await cleanup();
+    } catch (err) {
+      process.stderr.write(`cleanup: ${(err as Error).message}\n`);
+    }
+  }
+}
+
+try {
+  await main();
+  await teardown();
+  process.exitCode = 0;
+} catch (err) {
+  process.stderr.write(`\nDEMO FAILED at step ${stepNumber}: ${(err as Error).message}\n`);
+  await teardown();
+  process.exitCode = 1;
+}

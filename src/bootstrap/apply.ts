@@ -1,0 +1,97 @@
+// Reads what the reconcile manages and writes what differs. Needs only: get on each named object, patch
+// (+ create, for server-side apply creating) on the same names, and list on namespaces — never a list
+// of Secrets.
+import { NAMESPACE_OPT_IN_LABEL, type Settings } from '../config.js';
+import { caBundlePatch, managedDifference } from './compare.js';
+import type { KubeClient, ObjectRef } from './kube.js';
+import { describe, keyOf, objectKey, type KubeObject } from './objects.js';
+import type { CurrentState, Plan } from './plan.js';
+
+export const OPT_IN_SELECTOR = `${NAMESPACE_OPT_IN_LABEL}=enabled`;
+
+/** Every object the planner may look at, for a given set of labelled namespaces. Pure. */
+export function refsToRead(settings: Settings, labelledNamespaces: string[]): ObjectRef[] {
+  const n = settings.names;
+  const ns = settings.namespace;
+  const ref = (apiVersion: string, kind: string, name: string, namespace = ns): ObjectRef => ({ apiVersion, kind, metadata: { name, namespace } });
+  const refs: ObjectRef[] = [
+    ...[n.caSecret, n.mailserverTlsSecret, n.webhookTlsSecret, n.smtpSecret, n.imapSecret, n.imap2Secret].map((name) =>
+      ref('v1', 'Secret', name),
+    ),
+    ref('v1', 'ConfigMap', n.caConfigMap),
+    ref('v1', 'ConfigMap', n.mailserverConfig),
+  ];
+  if (settings.deployMailserver) {
+    refs.push(ref('apps/v1', 'Deployment', n.mailserverDeployment), ...[n.smtpService, n.imapService, n.apiService].map((name) => ref('v1', 'Service', name)));
+  }
+  for (const target of labelledNamespaces) {
+    if (target === ns) continue;
+    refs.push(...[n.smtpSecret, n.imapSecret, n.imap2Secret].map((name) => ref('v1', 'Secret', name, target)), ref('v1', 'ConfigMap', n.mailserverConfig, target));
+  }
+  return refs;
+}
+
+export function webhookConfigurationRef(settings: Settings): ObjectRef {
+  return { apiVersion: 'admissionregistration.k8s.io/v1', kind: 'MutatingWebhookConfiguration', metadata: { name: settings.names.webhookConfiguration } };
+}
+
+export interface ReadResult {
+  state: CurrentState;
+  webhookConfiguration: KubeObject | undefined;
+}
+
+/** Reads in parallel (a handful of GETs); absent objects simply do not appear in `state.objects`. */
+export async function readState(client: KubeClient, settings: Settings): Promise<ReadResult> {
+  const labelledNamespaces = await client.namespacesWithLabel(OPT_IN_SELECTOR);
+  const refs = refsToRead(settings, labelledNamespaces);
+  const [webhookConfiguration, ...found] = await Promise.all([client.get(webhookConfigurationRef(settings)), ...refs.map((ref) => client.get(ref))]);
+  const objects: Record<string, KubeObject> = {};
+  refs.forEach((ref, i) => {
+    const obj = found[i];
+    if (obj) objects[objectKey(ref.kind, ref.metadata.namespace, ref.metadata.name)] = obj;
+  });
+  return { state: { objects, labelledNamespaces }, webhookConfiguration };
+}
+
+export type ApplyOutcome = 'created' | 'updated' | 'unchanged' | 'skipped';
+export interface ApplyReport {
+  object: string;
+  outcome: ApplyOutcome;
+  /** First differing path (never a value), or why it was skipped. */
+  detail?: string;
+}
+
+/** Applies, in plan order, only the objects whose managed content differs; then the caBundle. */
+export async function applyPlan(client: KubeClient, settings: Settings, plan: Plan, read: ReadResult, log: (line: string) => void): Promise<ApplyReport[]> {
+  const reports: ApplyReport[] = [];
+  const report = (r: ApplyReport) => {
+    reports.push(r);
+    log(`${r.object}: ${r.outcome}${r.detail ? ` (${r.detail})` : ''}`);
+  };
+  for (const desired of plan.objects) {
+    const current = read.state.objects[keyOf(desired)];
+    const difference = managedDifference(desired, current);
+    if (difference === undefined) {
+      report({ object: describe(desired), outcome: 'unchanged' });
+      continue;
+    }
+    await client.apply(desired);
+    report(current === undefined ? { object: describe(desired), outcome: 'created' } : { object: describe(desired), outcome: 'updated', detail: `${difference} differed` });
+  }
+
+  const configuration = read.webhookConfiguration;
+  const label = describe(webhookConfigurationRef(settings) as KubeObject);
+  if (configuration === undefined) {
+    // Created by `kubectl apply -k manifests/`; SSA here would create an invalid, entry-less object.
+    report({ object: label, outcome: 'skipped', detail: 'not found; apply manifests/ first, the next reconcile sets its caBundle' });
+  } else {
+    const patch = caBundlePatch(configuration, plan.webhookCaBundle);
+    if (patch === undefined) {
+      report({ object: label, outcome: 'unchanged', detail: 'caBundle already current on every webhook' });
+    } else {
+      await client.apply(patch);
+      report({ object: label, outcome: 'updated', detail: `caBundle written on ${(patch['webhooks'] as unknown[]).length} webhook(s)` });
+    }
+  }
+  return reports;
+}

@@ -1,0 +1,63 @@
+// POST /mutate: decode, decide (review.ts), encode. Errors are thrown, never answered here: the
+// server's one error handler maps them to status codes.
+import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
+import { parseJsonBody } from './json-body.js';
+import type { WebhookMetrics } from './metrics.js';
+import { admissionDecision, admissionReviewResponse, parseAdmissionReview, requestSubject } from './review.js';
+import type { WebhookState } from './state.js';
+
+export interface AdmissionPluginOptions {
+  state: WebhookState;
+  metrics: WebhookMetrics;
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** request.uid of the AdmissionReview once known, so error replies can echo it too. */
+    admissionUid: string;
+  }
+}
+
+export const admissionPlugin: FastifyPluginAsync<AdmissionPluginOptions> = async (app, { state, metrics }) => {
+  // Only application/json in this context: text/plain and every other type get 415.
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, done) => {
+    try {
+      done(null, parseJsonBody(body as string));
+    } catch (err) {
+      done(err as Error, undefined);
+    }
+  });
+  app.decorateRequest('admissionUid', '');
+
+  const timers = new WeakMap<FastifyRequest, () => number>();
+  app.addHook('onRequest', async (request) => {
+    timers.set(request, metrics.duration.startTimer());
+  });
+  app.addHook('onResponse', async (request, reply) => {
+    timers.get(request)?.();
+    metrics.requests.inc({ code: String(reply.statusCode) });
+  });
+
+  app.post('/mutate', async (request) => {
+    const review = parseAdmissionReview(request.body);
+    request.admissionUid = review.uid;
+    const log = request.log.child(requestSubject(review));
+    const decision = admissionDecision(review, state.injection, state.caLoaded);
+    switch (decision.kind) {
+      case 'patch':
+        metrics.injected.inc();
+        log.info({ decision: 'inject', ops: decision.ops.length, warnings: decision.warnings }, 'pod injected');
+        break;
+      case 'allow':
+        metrics.skipped.inc();
+        log.debug({ decision: 'allow', reason: decision.reason }, 'allowed unchanged');
+        break;
+      case 'deny':
+        metrics.denied.inc({ code: String(decision.code) });
+        log.warn({ decision: 'deny', code: decision.code, message: decision.message }, 'pod denied');
+        break;
+    }
+    return admissionReviewResponse(review.uid, decision);
+  });
+};

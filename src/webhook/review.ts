@@ -1,0 +1,155 @@
+// The admission decision, free of HTTP: AdmissionReview in, AdmissionReview out. The fastify route
+// only decodes, calls these and encodes (STYLE: the processors work on the raw admission request).
+import type { Operation } from 'fast-json-patch';
+import type { InjectionSettings } from '../config.js';
+import { InjectionRefused, planInjection, type JsonObject } from '../inject/plan.js';
+import { WebhookRequestError } from './errors.js';
+
+export const ADMISSION_API_VERSION = 'admission.k8s.io/v1';
+
+/** The fields of admission.k8s.io/v1 AdmissionRequest we read; `object` stays raw JSON. */
+export interface AdmissionRequest {
+  uid: string;
+  kind?: { group?: string; version?: string; kind?: string };
+  resource?: { group?: string; version?: string; resource?: string };
+  subResource?: string;
+  namespace?: string;
+  name?: string;
+  operation?: string;
+  object?: unknown;
+}
+
+export type AdmissionDecision =
+  | { kind: 'allow'; reason: string }
+  | { kind: 'patch'; ops: Operation[]; warnings: string[] }
+  | { kind: 'deny'; code: number; reason: string; message: string };
+
+export interface AdmissionReviewResponse {
+  apiVersion: typeof ADMISSION_API_VERSION;
+  kind: 'AdmissionReview';
+  response: {
+    uid: string;
+    allowed: boolean;
+    patchType?: 'JSONPatch';
+    patch?: string;
+    warnings?: string[];
+    status?: { status: 'Failure'; code: number; reason: string; message: string };
+  };
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** Validates the envelope; throws WebhookRequestError(400) saying what is missing. */
+export function parseAdmissionReview(body: unknown): AdmissionRequest {
+  if (!isRecord(body)) {
+    throw new WebhookRequestError(400, 'request body must be a JSON object: an admission.k8s.io/v1 AdmissionReview');
+  }
+  if (body['kind'] !== 'AdmissionReview') {
+    throw new WebhookRequestError(
+      400,
+      `request body has kind ${JSON.stringify(body['kind'] ?? null)}, expected "AdmissionReview" (apiVersion ${ADMISSION_API_VERSION})`,
+    );
+  }
+  if (body['apiVersion'] !== ADMISSION_API_VERSION) {
+    throw new WebhookRequestError(
+      400,
+      `AdmissionReview apiVersion ${JSON.stringify(body['apiVersion'] ?? null)} is not supported: this webhook speaks only ${ADMISSION_API_VERSION}; set admissionReviewVersions: ["v1"] in the MutatingWebhookConfiguration`,
+    );
+  }
+  const request = body['request'];
+  if (!isRecord(request)) {
+    throw new WebhookRequestError(400, 'AdmissionReview has no "request" object; the API server always sends one');
+  }
+  const uid = request['uid'];
+  if (typeof uid !== 'string' || uid === '') {
+    throw new WebhookRequestError(400, 'AdmissionReview request.uid is missing or not a string; the response must echo it');
+  }
+  return request as unknown as AdmissionRequest;
+}
+
+/** True for CREATE of the `pods` resource itself (not pods/binding, pods/ephemeralcontainers, ...). */
+export function isPodCreate(request: AdmissionRequest): boolean {
+  const group = request.resource?.group ?? request.kind?.group ?? '';
+  const resource = request.resource?.resource ?? (request.kind?.kind === 'Pod' ? 'pods' : '');
+  return request.operation === 'CREATE' && group === '' && resource === 'pods' && !request.subResource;
+}
+
+/**
+ * What to answer. `caLoaded` false means `settings.caPem` is unusable: a pod that would be injected
+ * is denied (the API server reports it and the controller retries) instead of starting without the CA.
+ */
+export function admissionDecision(request: AdmissionRequest, settings: InjectionSettings, caLoaded: boolean): AdmissionDecision {
+  if (!isPodCreate(request)) {
+    return { kind: 'allow', reason: `not a pod CREATE (${request.operation ?? '?'} ${request.resource?.resource ?? request.kind?.kind ?? '?'})` };
+  }
+  if (!isRecord(request.object)) {
+    throw new WebhookRequestError(400, 'AdmissionReview request.object is missing: a pod CREATE carries the pod');
+  }
+  // Controller-created pods carry only generateName and no metadata.namespace: the request knows it.
+  const namespace = request.namespace || undefined;
+  let plan;
+  try {
+    plan = planInjection(request.object as JsonObject, namespace, settings, { requireOptInLabel: false });
+  } catch (err) {
+    // Without a CA the planner may fail on the empty PEM: whatever it says, the answer is "not yet".
+    if (!caLoaded) return caNotLoaded();
+    if (!(err instanceof InjectionRefused)) throw err;
+    return { kind: 'deny', code: 403, reason: 'Forbidden', message: err.message };
+  }
+  if (plan.action === 'skip') return { kind: 'allow', reason: plan.reason };
+  if (!caLoaded) return caNotLoaded();
+  if (plan.ops.length === 0) return { kind: 'allow', reason: 'already injected' };
+  return { kind: 'patch', ops: plan.ops, warnings: plan.warnings };
+}
+
+function caNotLoaded(): AdmissionDecision {
+  return {
+    kind: 'deny',
+    code: 503,
+    reason: 'ServiceUnavailable',
+    message:
+      'demomail webhook has not loaded the mail CA yet (ConfigMap/Secret demomail-ca not mounted or not created by the bootstrap Job); the pod cannot trust the mail server without it. Retry in a minute: controllers retry on their own',
+  };
+}
+
+export function admissionReviewResponse(uid: string, decision: AdmissionDecision): AdmissionReviewResponse {
+  const base = { apiVersion: ADMISSION_API_VERSION, kind: 'AdmissionReview' } as const;
+  switch (decision.kind) {
+    case 'allow':
+      return { ...base, response: { uid, allowed: true } };
+    case 'patch':
+      return {
+        ...base,
+        response: {
+          uid,
+          allowed: true,
+          patchType: 'JSONPatch',
+          patch: Buffer.from(JSON.stringify(decision.ops), 'utf8').toString('base64'),
+          ...(decision.warnings.length > 0 ? { warnings: decision.warnings } : {}),
+        },
+      };
+    case 'deny':
+      return {
+        ...base,
+        response: {
+          uid,
+          allowed: false,
+          status: { status: 'Failure', code: decision.code, reason: decision.reason, message: decision.message },
+        },
+      };
+  }
+}
+
+/** Who the request is about, for log lines: never the object itself. */
+export function requestSubject(request: AdmissionRequest): { uid: string; namespace: string; name: string } {
+  const object = isRecord(request.object) ? request.object : {};
+  const metadata = isRecord(object['metadata']) ? object['metadata'] : {};
+  const namespace = request.namespace || (typeof metadata['namespace'] === 'string' ? metadata['namespace'] : '');
+  const name =
+    request.name ||
+    (typeof metadata['name'] === 'string' && metadata['name']) ||
+    (typeof metadata['generateName'] === 'string' ? `${metadata['generateName']}*` : '');
+  return { uid: request.uid, namespace, name };
+}

@@ -1,0 +1,155 @@
+// Golden files (Istio style): test/fixtures/inject/<case>.yaml → <case>.injected.yaml, or
+// <case>.error.txt for an input that must be refused; <case>.warnings.txt holds the warnings
+// when there are any. Each input goes through `demomail inject` (injectManifests) and, when it
+// is a single Pod, through the webhook's path (planInjection + fast-json-patch), and both must
+// give the same object. Regenerate with UPDATE_GOLDEN=1 and review the diff.
+import t, { type Test } from 'tap';
+import { existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import jsonpatch, { type Operation } from 'fast-json-patch';
+import { Pod, ReplicationController, Service, ConfigMap, Namespace } from 'kubernetes-models/v1';
+import { Deployment, StatefulSet, DaemonSet, ReplicaSet } from 'kubernetes-models/apps/v1';
+import { Job, CronJob } from 'kubernetes-models/batch/v1';
+import { injectionSettings, settingsFrom, POD_OPT_IN_LABEL } from '../src/config.js';
+import { planInjection, InjectionRefused, isObject, type JsonObject } from '../src/inject/plan.js';
+import { injectManifests, readManifestObjects, ManifestError } from '../src/inject/manifests.js';
+
+const DIR = new URL('./fixtures/inject/', import.meta.url);
+const UPDATE = process.env.UPDATE_GOLDEN === '1';
+/** Both the webhook's request namespace and `demomail inject --namespace`. */
+const NAMESPACE = 'shop';
+const CA_PEM = readFileSync(new URL('ca/demomail-test-ca.pem', DIR), 'utf8');
+const settings = injectionSettings(settingsFrom({}), CA_PEM);
+
+const GOLDEN_SUFFIXES = ['.injected.yaml', '.error.txt', '.warnings.txt'];
+const files = readdirSync(DIR).filter((f) => statSync(new URL(f, DIR)).isFile());
+const cases = files.filter((f) => f.endsWith('.yaml') && !f.endsWith('.injected.yaml')).map((f) => f.slice(0, -'.yaml'.length));
+
+// Validates against the Kubernetes OpenAPI schema; throws with the failing field.
+// any: each model's constructor takes its own typed shape; the test hands in parsed YAML.
+const MODELS: Record<string, new (data: any) => { validate(): void }> = {
+  Pod, ReplicationController, Service, ConfigMap, Namespace, Deployment, StatefulSet, DaemonSet, ReplicaSet, Job, CronJob,
+};
+function validateAll(object: unknown, t: Test): void {
+  if (!isObject(object)) return;
+  if (Array.isArray(object.items)) {
+    for (const item of object.items) validateAll(item, t);
+    return;
+  }
+  const Model = MODELS[String(object.kind)];
+  if (Model === undefined) t.fail(`no schema model for kind ${String(object.kind)}: add it to MODELS`);
+  else t.doesNotThrow(() => new Model(structuredClone(object)).validate(), `${String(object.kind)} is schema-valid`);
+}
+
+function golden(t: Test, file: string, actual: string | undefined): void {
+  const url = new URL(file, DIR);
+  if (UPDATE) {
+    if (actual === undefined) rmSync(url, { force: true });
+    else writeFileSync(url, actual);
+    return;
+  }
+  if (actual === undefined) {
+    t.notOk(existsSync(url), `${file} is stale: this case no longer produces it (UPDATE_GOLDEN=1 removes it)`);
+    return;
+  }
+  if (!existsSync(url)) {
+    t.fail(`${file} is missing: run with UPDATE_GOLDEN=1 and review it`);
+    return;
+  }
+  t.equal(actual, readFileSync(url, 'utf8'), `${file} matches (UPDATE_GOLDEN=1 regenerates)`);
+}
+
+/** Cases where *which* ops are used matters, not only the result (STYLE.md: no whole-list rewrites). */
+const OP_EXPECTATIONS: Record<string, (t: Test, ops: Operation[]) => void> = {
+  'bare-pod': (t, ops) =>
+    t.same(
+      ops.map((o) => `${o.op} ${o.path}`),
+      ['add /spec/volumes', 'add /spec/initContainers', 'add /spec/containers/0/volumeMounts', 'add /spec/containers/0/env', 'add /metadata/annotations'],
+      'every missing array created once, whole',
+    ),
+  'init-containers': (t, ops) => {
+    t.equal(ops.filter((o) => o.path.startsWith('/spec/initContainers/'))[0]?.path, '/spec/initContainers/0', 'explicit prepend');
+    t.notOk(ops.some((o) => o.op !== 'add'), 'only add ops: theirs are never replaced');
+  },
+  'native-sidecar': (t, ops) => t.notOk(ops.some((o) => o.op !== 'add'), 'only add ops'),
+  reinvoked: (t, ops) => {
+    t.same(ops[0], { op: 'move', from: '/spec/initContainers/1', path: '/spec/initContainers/0' });
+    t.notOk(ops.some((o) => o.op === 'replace' && o.path.startsWith('/spec/')), 'no replace on any container');
+  },
+  'ca-rotated': (t, ops) =>
+    t.same(ops.map((o) => `${o.op} ${o.path}`), ['replace /spec/initContainers/0', 'replace /metadata/annotations/demomail~1status']),
+  'already-injected': (t, ops) => t.same(ops, [], 'zero ops'),
+  'annotation-keys': (t, ops) => t.equal(ops.at(-1)?.path, '/metadata/annotations/demomail~1status', 'escaped'),
+  'ephemeral-containers': (t, ops) => t.notOk(ops.some((o) => o.path.includes('ephemeral')), 'ephemeral containers untouched'),
+};
+
+const expectationsRun = new Set<string>();
+
+t.ok(cases.length >= 15, `at least 15 cases (${cases.length})`);
+
+t.test('no orphan golden files', async (t) => {
+  for (const file of files) {
+    const suffix = GOLDEN_SUFFIXES.find((s) => file.endsWith(s));
+    if (suffix) t.ok(cases.includes(file.slice(0, -suffix.length)), `${file} belongs to an input`);
+    else t.ok(file.endsWith('.yaml'), `${file} is an input or a golden file`);
+  }
+});
+
+for (const name of cases) {
+  t.test(name, async (t) => {
+    const text = readFileSync(new URL(`${name}.yaml`, DIR), 'utf8');
+    const warnings: string[] = [];
+    let output: string | undefined;
+    let error: string | undefined;
+    try {
+      output = injectManifests(text, settings, { namespace: NAMESPACE, source: `${name}.yaml`, onWarning: (w) => warnings.push(w) });
+    } catch (err) {
+      if (!(err instanceof ManifestError)) throw err;
+      error = `${err.message}\n`;
+    }
+    golden(t, `${name}.injected.yaml`, output);
+    golden(t, `${name}.error.txt`, error);
+    golden(t, `${name}.warnings.txt`, warnings.length > 0 ? `${warnings.join('\n')}\n` : undefined);
+
+    if (error?.includes('invalid YAML')) return;
+    const inputs = readManifestObjects(text);
+    if (output !== undefined) {
+      const outputs = readManifestObjects(output);
+      t.equal(outputs.length, inputs.length, 'same number of objects');
+      for (const object of outputs) validateAll(object, t);
+      t.equal(injectManifests(output, settings, { namespace: NAMESPACE, source: 'second pass' }), output, 'second pass: same bytes');
+      if (!/demomail\/inject: "true"/.test(text)) t.same(outputs, inputs, 'nothing opted in: semantically identical');
+    }
+
+    // The webhook's path, for a single Pod whose opt-in the offline command decides the same way.
+    const pod = inputs[0];
+    const label = isObject(pod) && isObject(pod.metadata) && isObject(pod.metadata.labels) ? pod.metadata.labels[POD_OPT_IN_LABEL] : undefined;
+    if (inputs.length !== 1 || !isObject(pod) || pod.kind !== 'Pod' || (label !== 'true' && label !== 'false')) return;
+    const request = JSON.parse(JSON.stringify(pod)) as JsonObject; // what arrives in request.object
+    if (error !== undefined) {
+      t.throws(() => planInjection(request, NAMESPACE, settings, { requireOptInLabel: false }), InjectionRefused);
+      try {
+        planInjection(request, NAMESPACE, settings, { requireOptInLabel: false });
+      } catch (err) {
+        t.ok(error.includes((err as InjectionRefused).reason), 'same reason through the webhook');
+      }
+      return;
+    }
+    const plan = planInjection(request, NAMESPACE, settings, { requireOptInLabel: false });
+    OP_EXPECTATIONS[name]?.(t, plan.action === 'inject' ? plan.ops : []);
+    expectationsRun.add(name);
+    let patched = request;
+    if (plan.action === 'inject') {
+      patched = jsonpatch.applyPatch(structuredClone(request), plan.ops, true, false).newDocument as JsonObject;
+      t.same(plan.warnings, warnings.map((w) => w.replace(/^[^:]+:\d+: Pod [^:]+: /, '')), 'same warnings');
+      const again = planInjection(patched, NAMESPACE, settings, { requireOptInLabel: false });
+      t.same(again.action === 'inject' ? again.ops : [], [], 'webhook second pass: zero ops');
+    }
+    t.doesNotThrow(() => new Pod(structuredClone(patched) as ConstructorParameters<typeof Pod>[0]).validate(), 'webhook result is a valid Pod');
+    const offline = readManifestObjects(output ?? '')[0];
+    t.equal(JSON.stringify(patched), JSON.stringify(offline), 'webhook and demomail inject: byte-identical JSON');
+  });
+}
+
+t.test('every op expectation ran against a webhook-path case', async (t) => {
+  for (const name of Object.keys(OP_EXPECTATIONS)) t.ok(expectationsRun.has(name), name);
+});
