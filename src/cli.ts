@@ -128,6 +128,7 @@ export function buildProgram(): Command {
       const out = injectManifests(text, injectionSettings(settings, caPem), {
         namespace: opts.namespace,
         source: opts.filename === '-' ? '<stdin>' : opts.filename,
+        onWarning: (warning: string) => process.stderr.write(`demomail inject: warning: ${warning}\n`),
       });
       process.stdout.write(out);
     });

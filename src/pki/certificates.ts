@@ -1,7 +1,8 @@
 // Certificates for the mail server and the webhook: one CA shape, one server-leaf shape.
-// node-forge assembles and signs the X.509 structures (Node has no certificate builder); Node's native
-// crypto generates the RSA keys (forge's pure-JS prime search takes seconds) and does every check.
-import { X509Certificate, createHash, createPrivateKey, generateKeyPairSync, randomBytes } from 'node:crypto';
+// node-forge assembles the X.509 structures (Node has no certificate builder); Node's native crypto
+// generates the RSA keys (forge's pure-JS prime search takes seconds), signs (forge's pure-JS RSA is
+// ~50x slower) and does every check.
+import { KeyObject, X509Certificate, createHash, createPrivateKey, generateKeyPairSync, randomBytes, sign } from 'node:crypto';
 import { isIP } from 'node:net';
 import forge from 'node-forge';
 
@@ -50,8 +51,7 @@ export function createCertificateAuthority(opts: CaOptions): KeyPairPem {
     // Self-signed: the authority key is the certificate's own, so `true` (hash own key) is right here.
     { name: 'authorityKeyIdentifier', keyIdentifier: true },
   ]);
-  cert.sign(privateKey, forge.md.sha256.create());
-  return { certPem: normalisedPem(forge.pki.certificateToPem(cert)), keyPem };
+  return { certPem: signedPem(cert, privateKey), keyPem };
 }
 
 export function createServerCertificate(opts: LeafOptions): KeyPairPem {
@@ -64,7 +64,7 @@ export function createServerCertificate(opts: LeafOptions): KeyPairPem {
   const caCert = parseForgeCertificate(opts.ca.certPem, 'CA certificate');
   const caKey = privateKeyFromPem(opts.ca.keyPem, 'CA private key');
   const caSki = caCert.generateSubjectKeyIdentifier().getBytes();
-  if (!publicKeysMatch(caCert.publicKey as forge.pki.rsa.PublicKey, caKey)) {
+  if (!new X509Certificate(forge.pki.certificateToPem(caCert)).checkPrivateKey(caKey)) {
     throw new Error('CA private key does not belong to the CA certificate; pass the matching pair (tls.key / tls.crt of the CA Secret)');
   }
   const { publicKey, keyPem } = newRsaKey();
@@ -91,8 +91,7 @@ export function createServerCertificate(opts: LeafOptions): KeyPairPem {
     // Trap: `keyIdentifier: true` would hash this leaf's own key; the AKI must be the CA's SKI.
     { name: 'authorityKeyIdentifier', keyIdentifier: caSki },
   ]);
-  cert.sign(caKey, forge.md.sha256.create());
-  return { certPem: normalisedPem(forge.pki.certificateToPem(cert)), keyPem };
+  return { certPem: signedPem(cert, caKey), keyPem };
 }
 
 /** "sha256:<64 lower-case hex>" of the DER of the first certificate in the PEM. */
@@ -342,31 +341,36 @@ function normalisedPem(pem: string): string {
 // ---------------------------------------------------------------------------------------------
 // Keys, names, serials
 
-function newRsaKey(): { publicKey: forge.pki.rsa.PublicKey; privateKey: forge.pki.rsa.PrivateKey; keyPem: string } {
-  const { privateKey: keyPem } = generateKeyPairSync('rsa', {
-    modulusLength: 2048,
-    publicExponent: 0x10001,
-    publicKeyEncoding: { type: 'spki', format: 'pem' },
-    privateKeyEncoding: { type: 'pkcs8', format: 'pem' },
-  });
-  const privateKey = forge.pki.privateKeyFromPem(keyPem) as forge.pki.rsa.PrivateKey;
-  const publicKey = forge.pki.setRsaPublicKey(privateKey.n, privateKey.e);
-  return { publicKey, privateKey, keyPem };
+function newRsaKey(): { publicKey: forge.pki.rsa.PublicKey; privateKey: KeyObject; keyPem: string } {
+  const pair = generateKeyPairSync('rsa', { modulusLength: 2048, publicExponent: 0x10001 });
+  const keyPem = pair.privateKey.export({ type: 'pkcs8', format: 'pem' }) as string;
+  const spkiPem = pair.publicKey.export({ type: 'spki', format: 'pem' }) as string;
+  return { publicKey: forge.pki.publicKeyFromPem(spkiPem) as forge.pki.rsa.PublicKey, privateKey: pair.privateKey, keyPem };
 }
 
-function privateKeyFromPem(pem: string, what: string): forge.pki.rsa.PrivateKey {
-  let pkcs8: string;
+/** What forge's cert.sign() does, with the RSA operation done by Node. */
+function signedPem(cert: forge.pki.Certificate, key: KeyObject): string {
+  cert.md = forge.md.sha256.create();
+  cert.signatureOid = cert.siginfo.algorithmOid = forge.pki.oids['sha256WithRSAEncryption'] as string;
+  // getTBSCertificate is public in forge but missing from @types/node-forge.
+  const pki = forge.pki as unknown as { getTBSCertificate(c: forge.pki.Certificate): forge.asn1.Asn1 };
+  cert.tbsCertificate = pki.getTBSCertificate(cert);
+  const tbs = Buffer.from(forge.asn1.toDer(cert.tbsCertificate).getBytes(), 'binary');
+  cert.signature = sign('sha256', tbs, key).toString('binary');
+  return normalisedPem(forge.pki.certificateToPem(cert));
+}
+
+function privateKeyFromPem(pem: string, what: string): KeyObject {
+  let key: KeyObject;
   try {
-    // Node reads every RSA key form (PKCS#1, PKCS#8); forge gets one it certainly understands.
-    const key = createPrivateKey(pem);
-    if (key.asymmetricKeyType !== 'rsa') {
-      throw new Error(`it is a ${key.asymmetricKeyType ?? 'unknown'} key; node-forge signs with RSA only`);
-    }
-    pkcs8 = key.export({ type: 'pkcs8', format: 'pem' }) as string;
+    key = createPrivateKey(pem);
   } catch (err) {
     throw new Error(`${what} cannot be used: ${(err as Error).message}`);
   }
-  return forge.pki.privateKeyFromPem(pkcs8) as forge.pki.rsa.PrivateKey;
+  if (key.asymmetricKeyType !== 'rsa') {
+    throw new Error(`${what} cannot be used: it is a ${key.asymmetricKeyType ?? 'unknown'} key; certificates here are signed with RSA`);
+  }
+  return key;
 }
 
 function parseForgeCertificate(pem: string, what: string): forge.pki.Certificate {
@@ -375,10 +379,6 @@ function parseForgeCertificate(pem: string, what: string): forge.pki.Certificate
   } catch (err) {
     throw new Error(`${what} cannot be read: ${(err as Error).message}`);
   }
-}
-
-function publicKeysMatch(publicKey: forge.pki.rsa.PublicKey, privateKey: forge.pki.rsa.PrivateKey): boolean {
-  return publicKey.n.equals(privateKey.n) && publicKey.e.equals(privateKey.e);
 }
 
 function distinguishedName(commonName: string, what: string): forge.pki.CertificateField[] {

@@ -66,7 +66,7 @@ if (!node24) {
 
   t.test('Dockerfile lints clean', async (t) => {
     const r = spawnSync(join(repo, 'node_modules/.bin/dockerfilelint'), [join(repo, 'Dockerfile')], { encoding: 'utf8' });
-    t.equal(r.status, 0, r.stdout + r.stderr);
+    t.equal(r.status, 0, 'dockerfilelint finds no issue', { output: r.stdout + r.stderr });
     t.equal(stages.length, 2, 'multi-stage: build + runtime');
     t.match(stages.at(-1)!.base, /nodejs24|node:24/, 'runtime stage is Node 24');
     t.ok(stages.at(-1)!.instructions.some((i) => i.op === 'USER' && /^\d+/.test(i.args)), 'runtime runs as a numeric non-root user');
@@ -94,7 +94,7 @@ if (!node24) {
           }
         } else if (op === 'RUN') {
           const r = spawnSync('bash', ['-c', args], { cwd, env, encoding: 'utf8', timeout: 600_000 });
-          t.equal(r.status, 0, `RUN ${args}\n${r.stdout.slice(-2000)}${r.stderr.slice(-2000)}`);
+          t.equal(r.status, 0, `RUN ${args}`, { output: r.stdout.slice(-2000) + r.stderr.slice(-2000) });
         } else if (op === 'ENTRYPOINT') entrypoint = JSON.parse(args) as string[];
       }
     }
@@ -116,7 +116,7 @@ if (!node24) {
   t.test('role: install-ca', async (t) => {
     const dir = join(work, 'ca-out');
     const r = demomail(['install-ca', '--dir', dir], { DEMOMAIL_CA_PEM: ca.certPem });
-    t.equal(r.status, 0, r.stderr);
+    t.equal(r.status, 0, 'exit code 0', { stderr: r.stderr });
     t.equal(readFileSync(join(dir, 'ca.crt'), 'utf8').trim(), ca.certPem.trim());
     t.ok(existsSync(join(dir, 'ca-bundle.crt')));
     t.ok(existsSync(join(dir, 'php/zz-demomail.ini')));
@@ -131,7 +131,7 @@ if (!node24) {
       'apiVersion: v1\nkind: Pod\nmetadata:\n  name: web\n  namespace: shop\n  labels:\n    demomail/inject: "true"\nspec:\n  containers:\n  - name: app\n    image: php:8.3-fpm\n',
     );
     const r = demomail(['inject', '-f', pod, '--ca-file', caFile]);
-    t.equal(r.status, 0, r.stderr);
+    t.equal(r.status, 0, 'exit code 0', { stderr: r.stderr });
     t.match(r.stdout, /demomail-ca-init/);
     t.match(r.stdout, /NODE_EXTRA_CA_CERTS/);
   });
@@ -139,7 +139,7 @@ if (!node24) {
   t.test('role: bootstrap --output (no cluster)', async (t) => {
     const out = join(work, 'objects');
     const r = demomail(['bootstrap', '--output', out]);
-    t.equal(r.status, 0, r.stderr);
+    t.equal(r.status, 0, 'exit code 0', { stderr: r.stderr });
     const listing = execFileSync('ls', [out], { encoding: 'utf8' });
     t.match(listing, /smtpdemo/);
   });
@@ -176,9 +176,9 @@ if (!node24) {
       status = await readyz();
       if (status !== 200) await new Promise((r) => setTimeout(r, 100));
     }
-    t.equal(status, 200, `webhook ready under Node 24\n${output}`);
+    t.equal(status, 200, 'webhook ready under Node 24', { output });
     const exit = new Promise<number | null>((done) => child.on('exit', (code) => done(code)));
     child.kill('SIGTERM');
-    t.equal(await exit, 0, `exit code after SIGTERM\n${output}`);
+    t.equal(await exit, 0, 'exit code 0 after SIGTERM', { output });
   });
 }

@@ -182,8 +182,9 @@ t.test('mail end to end through the rendered GreenMail Deployment', async (t) =>
   });
 
   const sClient = (caFile: string) =>
-    spawnSync('openssl', ['s_client', '-connect', `127.0.0.1:${greenmail.ports.imaps}`, '-servername', 'localhost', '-verify_hostname', 'localhost', '-verify_return_error', '-CAfile', caFile], {
-      input: '',
+    spawnSync('openssl', ['s_client', '-connect', `127.0.0.1:${greenmail.ports.imaps}`, '-servername', 'localhost', '-verify_hostname', 'localhost', '-verify_return_error', '-CAfile', caFile, '-crlf', '-ign_eof'], {
+      // -ign_eof keeps reading after our LOGOUT until GreenMail closes the connection.
+      input: 'a1 LOGOUT\n',
       encoding: 'utf8',
       timeout: 20_000,
     });
@@ -192,7 +193,7 @@ t.test('mail end to end through the rendered GreenMail Deployment', async (t) =>
     const ok = sClient(bundlePath);
     t.equal(ok.status, 0, ok.stderr.split('\n').slice(-5).join('\n'));
     t.match(ok.stdout, /Verify return code: 0 \(ok\)/);
-    t.match(ok.stdout, /\* OK/, 'IMAP greeting over TLS');
+    t.match(ok.stdout, /\* OK[\s\S]*\* BYE/, 'IMAP greeting and LOGOUT over TLS');
     const bad = sClient(otherCa);
     t.not(bad.status, 0);
     t.match(`${bad.stdout}${bad.stderr}`, /verify error|unable to get local issuer certificate/);
