@@ -30,7 +30,11 @@ t.test('buildCaBundle', async (t) => {
   t.equal(buildCaBundle(rootA.certPem, [mailCa.certPem + rootB.certPem]), rootA.certPem + mailCa.certPem + rootB.certPem, 'several mail CAs (rollover)');
   t.equal(buildCaBundle(`-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n${rootA.certPem}`, [mailCa.certPem]), rootA.certPem + mailCa.certPem, 'a damaged system block is dropped');
   t.throws(() => buildCaBundle(rootA.certPem, [mailCa.keyPem]), /only CERTIFICATE blocks/);
-  t.notMatch(buildCaBundle(system, [mailCa.certPem]), /#|CRL|\r/, 'only certificate blocks, LF endings');
+  {
+    const text = buildCaBundle(system, [mailCa.certPem]);
+    // Not /CRL/: random base64 bodies contain that substring now and then.
+    t.notOk(text.includes('X509 CRL') || text.includes('#') || text.includes('\r'), 'only certificate blocks, LF endings');
+  }
 });
 
 t.test('phpIni', async (t) => {
