@@ -41,16 +41,6 @@ export async function discardFiles(staged: StagedFile[]): Promise<void> {
   await Promise.all(staged.map((f) => unlink(f.temp).catch(() => undefined)));
 }
 
-export async function writeFileAtomic(target: string, data: string | Buffer, mode: number): Promise<void> {
-  const staged = await stageFile(target, data, mode);
-  try {
-    await commitFiles([staged]);
-  } catch (err) {
-    await discardFiles([staged]);
-    throw err;
-  }
-}
-
 /** Deletes temporary files a crashed earlier run left behind in dir (only ours, recognised by name). */
 export async function removeStaleTempFiles(dir: string): Promise<void> {
   let names: string[];
