@@ -37,9 +37,11 @@ trap 'rm -rf "$tmp"' EXIT
 log "fetching com.icegreen:greenmail-standalone:$version from Maven Central…"
 # dependency:copy resolves through the local repository (~/.m2) and writes a plain file we can rename
 # atomically, so a concurrent run never sees a half-written jar.
-if ! mvn -q -B dependency:copy \
+# Maven's output is kept for the error case only (on success it prints nothing useful, just ANSI resets).
+if ! mvn_log=$(mvn -q -B -Dstyle.color=never dependency:copy \
     -Dartifact="com.icegreen:greenmail-standalone:$version:jar" \
-    -DoutputDirectory="$tmp" -Dmdep.stripVersion=true -Dtransitive=false >&2; then
+    -DoutputDirectory="$tmp" -Dmdep.stripVersion=true -Dtransitive=false 2>&1); then
+  printf '%s\n' "$mvn_log" | tail -n 30 >&2
   log "Maven could not fetch com.icegreen:greenmail-standalone:$version; check the version exists on Maven Central and that Maven reaches it"
   exit 1
 fi

@@ -45,3 +45,11 @@ t.test('caBundlePatch', async (t) => {
   t.same(patch?.['webhooks'], [{ name: 'w0', clientConfig: { caBundle: b64 } }, { name: 'w1', clientConfig: { caBundle: b64 } }], 'one differs: every entry is named');
   t.same(caBundlePatch(mwc([Buffer.from(pem.replace('\n-----END', '\n\n-----END')).toString('base64')]), pem)?.metadata, { name: 'demomail' }, 'byte comparison, not PEM equivalence');
 });
+
+t.test('managedDifference: the desired hash catches a field we stopped setting, and is checked last', async (t) => {
+  const hashed = (hash: string, extra: Record<string, string> = {}): KubeObject => ({ ...desired, metadata: { ...desired.metadata, annotations: { 'demomail/desired-hash': hash, ...extra } } });
+  t.equal(managedDifference(hashed('h1'), hashed('h1', { old: 'x' })), undefined);
+  t.equal(managedDifference(hashed('h2'), hashed('h1', { old: 'x' })), 'metadata.annotations.demomail/desired-hash (a field we used to set is no longer wanted)');
+  const changed = { ...hashed('h2'), spec: { type: 'ClusterIP', ports: [{ name: 'smtp', port: 26, targetPort: 3025 }] } };
+  t.equal(managedDifference(changed, hashed('h1')), 'spec.ports[0].port', 'the changed field is named, not the hash');
+});

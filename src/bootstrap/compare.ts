@@ -5,10 +5,19 @@
 // stopped setting). Paths are reported, values never: they may be secret.
 import type { KubeObject } from './objects.js';
 
+/** Set by the planner on every object (plan.ts withDesiredHash). */
+export const DESIRED_HASH_ANNOTATION = 'demomail/desired-hash';
+
 /** The first path where `current` does not carry what `desired` says, or undefined when it does. */
 export function managedDifference(desired: KubeObject, current: KubeObject | undefined): string | undefined {
   if (current === undefined) return '(object does not exist)';
-  return subsetDifference(desired, current, '');
+  // The hash changes with any field; compare it last so the report names the field that changed.
+  const { [DESIRED_HASH_ANNOTATION]: hash, ...annotations } = desired.metadata.annotations ?? {};
+  const { annotations: _all, ...metadata } = desired.metadata;
+  const withoutHash = { ...desired, metadata: Object.keys(annotations).length > 0 ? { ...metadata, annotations } : metadata };
+  const difference = subsetDifference(withoutHash, current, '');
+  if (difference !== undefined || hash === undefined) return difference;
+  return current.metadata.annotations?.[DESIRED_HASH_ANNOTATION] === hash ? undefined : `metadata.annotations.${DESIRED_HASH_ANNOTATION} (a field we used to set is no longer wanted)`;
 }
 
 function subsetDifference(want: unknown, have: unknown, path: string): string | undefined {

@@ -66,9 +66,14 @@ t.test('get: 404 is "absent", other paths per kind', async (t) => {
 t.test('5xx and 409 are retried with backoff, then succeed', async (t) => {
   let calls = 0;
   const api = await fakeApiServer(t, () => (++calls <= 2 ? { status: calls === 1 ? 503 : 409, body: { reason: calls === 1 ? 'ServiceUnavailable' : 'Conflict' } } : { status: 200, body: secret }));
-  const client = kubeClient(api.transport, FAST);
+  const retries: string[] = [];
+  const client = kubeClient(api.transport, FAST, undefined, (err, attempt, delayMs) => retries.push(`${attempt}/${delayMs}: ${err.message}`));
   await client.apply(secret);
   t.equal(calls, 3);
+  t.same(retries, [
+    '1/1: Secret demomail/demomail-smtp: patch failed with HTTP 503 ServiceUnavailable',
+    '2/2: Secret demomail/demomail-smtp: patch failed with HTTP 409 Conflict',
+  ], 'each retry is reported with the object and the cause');
 });
 
 t.test('retries are bounded; the error names the object and what failed, not the secret', async (t) => {

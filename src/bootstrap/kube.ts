@@ -147,7 +147,12 @@ export function backoffDelay(retry: number, policy: RetryPolicy): number {
   return Math.min(policy.maxDelayMs, policy.baseDelayMs * 2 ** (retry - 1));
 }
 
-export async function withRetry<T>(what: string, policy: RetryPolicy, action: () => Promise<T>, sleep = delay): Promise<T> {
+export async function withRetry<T>(
+  policy: RetryPolicy,
+  action: () => Promise<T>,
+  sleep = delay,
+  onRetry?: (error: Error, attempt: number, delayMs: number) => void,
+): Promise<T> {
   for (let attempt = 1; ; attempt++) {
     try {
       return await action();
@@ -156,7 +161,9 @@ export async function withRetry<T>(what: string, policy: RetryPolicy, action: ()
         if (attempt > 1) (err as Error).message = `${(err as Error).message} (gave up after ${attempt} attempts)`;
         throw err;
       }
-      await sleep(backoffDelay(attempt, policy));
+      const wait = backoffDelay(attempt, policy);
+      onRetry?.(err as Error, attempt, wait);
+      await sleep(wait);
     }
   }
 }
@@ -181,9 +188,10 @@ export function apiError(verb: string, target: ObjectRef | string, response: Kub
   }
   // A Secret's validation message may quote the rejected value: report only the field names.
   const detail = isSecret
-    ? (body.details?.causes ?? []).map((c) => `${c.field ?? '?'}: ${c.reason ?? '?'}`).join(', ') || (body.reason ?? 'no details')
-    : (body.message ?? (typeof response.body === 'string' ? response.body.slice(0, 200) : 'no message'));
-  return new KubeApiError(`${label}: ${verb} failed with HTTP ${response.status} ${body.reason ?? ''}: ${detail}`.replace(/ +:/, ':'), response.status, body.reason);
+    ? (body.details?.causes ?? []).map((c) => `${c.field ?? '?'}: ${c.reason ?? '?'}`).join(', ')
+    : (body.message ?? (typeof response.body === 'string' ? response.body.slice(0, 200) : ''));
+  const status = [`HTTP ${response.status}`, body.reason].filter(Boolean).join(' ');
+  return new KubeApiError(`${label}: ${verb} failed with ${status}${detail ? `: ${detail}` : ''}`, response.status, body.reason);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -199,11 +207,15 @@ export interface KubeClient {
   readonly writes: number;
 }
 
-export function kubeClient(transport: KubeTransport, policy: RetryPolicy = DEFAULT_RETRY, sleep?: (ms: number) => Promise<void>): KubeClient {
+export function kubeClient(
+  transport: KubeTransport,
+  policy: RetryPolicy = DEFAULT_RETRY,
+  sleep?: (ms: number) => Promise<void>,
+  onRetry?: (error: Error, attempt: number, delayMs: number) => void,
+): KubeClient {
   let writes = 0;
   const call = async (verb: string, target: ObjectRef | string, method: string, path: string, body?: string, contentType?: string, allow404 = false) =>
     withRetry(
-      typeof target === 'string' ? target : describe(target as KubeObject),
       policy,
       async () => {
         let response: KubeResponse;
@@ -219,6 +231,7 @@ export function kubeClient(transport: KubeTransport, policy: RetryPolicy = DEFAU
         return response.body as KubeObject;
       },
       sleep,
+      onRetry,
     );
   return {
     get writes() {

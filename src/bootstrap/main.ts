@@ -54,7 +54,9 @@ export async function runBootstrap(opts: BootstrapOptions): Promise<BootstrapRes
   }
 
   const transport = opts.transport ?? httpTransport(loadKubeConfig(opts.kubeconfig));
-  const client = kubeClient(transport, opts.retry ?? DEFAULT_RETRY);
+  const client = kubeClient(transport, opts.retry ?? DEFAULT_RETRY, undefined, (error, attempt, delayMs) =>
+    log(`${error.message}; retry ${attempt} in ${delayMs} ms`),
+  );
   for (let round = 1; ; round++) {
     const read = await readState(client, settings);
     const plan = desiredObjects(settings, read.state, { now: now(), randomPassword });

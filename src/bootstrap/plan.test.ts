@@ -6,7 +6,8 @@ import { caBundlePatch, managedDifference } from './compare.js';
 import { ENV, containerEnvironment, parseGreenmailUsers, shellWords } from './greenmail.js';
 import { keystoreProblem } from './keystore.js';
 import { keyOf, objectKey, type KubeObject } from './objects.js';
-import { DESIRED_HASH_ANNOTATION, desiredObjects, randomAlphanumericPassword, type CurrentState, type Plan } from './plan.js';
+import { DESIRED_HASH_ANNOTATION } from './compare.js';
+import { desiredObjects, randomAlphanumericPassword, type CurrentState, type Plan } from './plan.js';
 
 const NOW = new Date('2026-06-01T12:00:00Z');
 const DAY = 24 * 60 * 60 * 1000;

@@ -10,6 +10,7 @@ import { mailserverSans, serviceDnsNames, serviceHost, type Settings } from '../
 import { createCertificateAuthority, createServerCertificate, splitPemCertificates, type KeyPairPem } from '../pki/certificates.js';
 import { toPkcs12 } from '../pki/pkcs12.js';
 import { caRenewalDue, renewalDue } from '../pki/renewal.js';
+import { DESIRED_HASH_ANNOTATION } from './compare.js';
 import { keystoreProblem } from './keystore.js';
 import { KEYSTORE_KEY, KEYSTORE_PASSWORD_KEY } from './greenmail.js';
 import {
@@ -272,7 +273,6 @@ function bytes(data: StoredData, key: string): Buffer | undefined {
 
 // ---------------------------------------------------------------------------------------------
 
-export const DESIRED_HASH_ANNOTATION = 'demomail/desired-hash';
 
 /**
  * Stamps the hash of what we want (Secret values blanked: drift in values is caught by comparing them,
