@@ -14,10 +14,10 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { setTimeout as sleep } from 'node:timers/promises';
 import nodemailer from 'nodemailer';
 import { ImapFlow } from 'imapflow';
 import { startControlPlane, type ControlPlane } from './lib/control-plane.js';
+import { waitFor } from './lib/wait.js';
 import { startGreenmail, type RunningGreenmail } from './lib/greenmail.js';
 
 const repo = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
@@ -92,15 +92,6 @@ function resolveEnv(plane: ControlPlane, namespace: string, container: Json): Re
   return out;
 }
 
-async function waitFor<T>(what: string, seconds: number, probe: () => T | undefined | Promise<T | undefined>): Promise<T> {
-  const deadline = Date.now() + seconds * 1000;
-  for (;;) {
-    const value = await probe();
-    if (value !== undefined) return value;
-    if (Date.now() > deadline) throw new Error(`timed out after ${seconds}s waiting for ${what}`);
-    await sleep(250);
-  }
-}
 
 async function main(): Promise<void> {
   const work = mkdtempSync(join(tmpdir(), 'demomail-demo-'));
@@ -169,10 +160,10 @@ async function main(): Promise<void> {
 
   step('create the opted-in example Deployment (examples/civicrm-demo.yaml)');
   info(kubectlOk(plane, ['apply', '-f', join(repo, 'examples/civicrm-demo.yaml')]).trim());
-  const pod = await waitFor('a pod of Deployment civicrm', 60, () => {
+  const pod = await waitFor('a pod of Deployment civicrm', () => {
     const items = kubectlJson(plane, ['get', 'pods', '-n', 'civicrm-demo', '-l', 'app.kubernetes.io/name=civicrm'])['items'] as Json[];
     return items[0];
-  });
+  }, 60_000);
   const podName = String(pod['metadata']['name']);
   const init = (pod['spec']['initContainers'] as Json[] | undefined)?.[0];
   const app = (pod['spec']['containers'] as Json[])[0]!;
@@ -225,7 +216,7 @@ async function main(): Promise<void> {
     logger: false,
   });
   await imap.connect();
-  const found = await waitFor('the mail in INBOX', 20, async () => {
+  const found = await waitFor('the mail in INBOX', async () => {
     const lock = await imap.getMailboxLock('INBOX');
     try {
       const uids = await imap.search({ subject }, { uid: true });
@@ -233,7 +224,7 @@ async function main(): Promise<void> {
     } finally {
       lock.release();
     }
-  });
+  }, 20_000);
   await imap.logout();
   info(`IMAPS ${env['DEMOMAIL_IMAP_HOST']}:${env['DEMOMAIL_IMAP_PORT']}: found "${subject}" (UID ${found.join(',')}) in INBOX`);
 

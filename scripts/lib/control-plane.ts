@@ -10,10 +10,10 @@
 //   and runs with --unsafe-no-fsync.
 // - Every process gets its own process group; stop() signals the group, waits, then SIGKILLs, and removes
 //   the temp dir. A process 'exit' hook kills whatever is left if the caller never reached stop().
+import { httpsGet } from './wait.js';
 import { execFile, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { existsSync, openSync, closeSync, readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { request } from 'node:https';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -373,26 +373,6 @@ async function stopComponent(c: Component, graceMs = 5000): Promise<void> {
   }
 }
 
-interface HttpsGetOptions {
-  url: string;
-  caPem: string;
-  certPem: string;
-  keyPem: string;
-}
-
-function httpsGet(o: HttpsGetOptions): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = request(o.url, { ca: o.caPem, cert: o.certPem, key: o.keyPem, timeout: 5000 }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
-      res.on('error', reject);
-    });
-    req.on('timeout', () => req.destroy(new Error('timeout')));
-    req.on('error', reject);
-    req.end();
-  });
-}
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 

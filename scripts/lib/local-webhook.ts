@@ -7,10 +7,10 @@
 // clientConfig.service.port to the local port; cert SAN demomail-webhook.demomail.svc) also works, but
 // replaces an applied object and depends on the API server resolving "localhost"; the url route touches
 // one field per entry and nothing else.
+import { httpsGet } from './wait.js';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, openSync, closeSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createCertificateAuthority, createServerCertificate } from '../../src/pki/certificates.js';
@@ -57,19 +57,6 @@ export function routeToUrlPatch(webhookCount: number, url: string, caPem: string
   return Array.from({ length: webhookCount }, (_, i) => ({ op: 'replace', path: `/webhooks/${i}/clientConfig`, value: { url, caBundle } }));
 }
 
-function httpsGet(url: string, caPem: string): Promise<{ status: number; body: string }> {
-  return new Promise((resolve, reject) => {
-    const req = request(url, { ca: caPem, timeout: 5000 }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks).toString('utf8') }));
-      res.on('error', reject);
-    });
-    req.on('timeout', () => req.destroy(new Error('timeout')));
-    req.on('error', reject);
-    req.end();
-  });
-}
 
 export async function startLocalWebhook(options: LocalWebhookOptions = {}): Promise<LocalWebhook> {
   const root = repoRoot();
@@ -127,7 +114,7 @@ export async function startLocalWebhook(options: LocalWebhookOptions = {}): Prom
       throw new Error(`webhook process exited with ${exitCode} during start-up\n${tail}`);
     }
     try {
-      const r = await httpsGet(`${base}/readyz`, servingCa.certPem);
+      const r = await httpsGet({ url: `${base}/readyz`, caPem: servingCa.certPem });
       if (r.status === 200) break;
       last = `/readyz ${r.status} ${r.body}`;
     } catch (err) {
@@ -142,7 +129,7 @@ export async function startLocalWebhook(options: LocalWebhookOptions = {}): Prom
   }
 
   const metrics = async () => {
-    const r = await httpsGet(`${base}/metrics`, servingCa.certPem);
+    const r = await httpsGet({ url: `${base}/metrics`, caPem: servingCa.certPem });
     if (r.status !== 200) throw new Error(`GET ${base}/metrics answered ${r.status}`);
     return r.body;
   };

@@ -85,7 +85,7 @@ t.test('bare pod: each missing array is created once, whole', async (t) => {
     seccompProfile: { type: 'RuntimeDefault' },
   });
   t.notOk('runAsUser' in init.securityContext, 'no hard-coded UID');
-  t.same(init.resources, { requests: { cpu: '10m', memory: '32Mi' }, limits: { cpu: '200m', memory: '64Mi' } });
+  t.same(init.resources, { requests: { cpu: '10m', memory: '64Mi' }, limits: { cpu: '500m', memory: '128Mi' } });
   const c = s.containers[0];
   t.same(c.volumeMounts, [{ name: 'demomail-ca', mountPath: '/etc/demomail', readOnly: true }]);
   const env = Object.fromEntries((c.env as JsonObject[]).map((e) => [e.name, e.value ?? e.valueFrom]));

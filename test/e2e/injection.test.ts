@@ -7,6 +7,7 @@
 // is about — is exactly what production runs.
 //
 // Pods stay Pending (no scheduler, no kubelet): admission has run by the time they are stored.
+import { waitFor } from '../../scripts/lib/wait.js';
 import { X509Certificate } from 'node:crypto';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
@@ -116,15 +117,6 @@ function assertUntouched(t: Test, got: Pod, sent: Pod): void {
   t.notOk(got.metadata.annotations?.[STATUS_ANNOTATION], 'no status annotation');
 }
 
-async function waitFor<T>(what: string, probe: () => T | undefined, timeoutMs = 60_000): Promise<T> {
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    const value = probe();
-    if (value !== undefined) return value;
-    if (Date.now() > until) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 300));
-  }
-}
 
 await t.test('injection through a real API server', async (t) => {
   const plane = await controlPlaneFor(t);

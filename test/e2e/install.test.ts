@@ -2,6 +2,7 @@
 // the base applies, re-applies unchanged, its workloads pass Pod Security `restricted` (the controllers
 // really create their pods), the RBAC grants the bootstrap exactly the named objects of src/config.ts,
 // and the webhook configuration is stored as DESIGN §3 says. No webhook process here: see injection.test.ts.
+import { waitFor } from '../../scripts/lib/wait.js';
 import { join } from 'node:path';
 import t from 'tap';
 import { DEFAULTS, settingsFrom } from '../../src/config.js';
@@ -14,15 +15,6 @@ const names = settingsFrom({}).names;
 const NS = DEFAULTS['NAMESPACE'] ?? 'demomail';
 const BOOTSTRAP_SA = `system:serviceaccount:${NS}:${names.bootstrapServiceAccount}`;
 
-async function waitFor<T>(what: string, probe: () => T | undefined, timeoutMs = 60_000): Promise<T> {
-  const until = Date.now() + timeoutMs;
-  for (;;) {
-    const value = probe();
-    if (value !== undefined) return value;
-    if (Date.now() > until) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 300));
-  }
-}
 
 function podsWithLabel(plane: ControlPlane, selector: string): Json[] {
   return plane.kubectlJson<{ items: Json[] }>(['get', 'pods', '-n', NS, '-l', selector]).items;
