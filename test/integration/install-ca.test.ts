@@ -229,6 +229,12 @@ const sandboxSkip = !isRoot
   ? (t.comment('install-ca integration: not root, read-only-root/non-root sandbox test SKIPPED'), 'needs root for unshare --mount')
   : missing('unshare and setpriv (util-linux)', has('unshare', ['--mount', 'true']) && has('setpriv', ['--version']));
 
+// uid 65534 with one ambient capability, CAP_DAC_READ_SEARCH: the checkout and the Node binary may sit
+// below a 0700 directory (a mktemp clone, /root/.cache), which an unprivileged user cannot enter. The
+// capability only bypasses read/search permission checks; every write is still made as uid 65534 and
+// still meets the read-only root filesystem, which is what this test is about.
+const UNPRIVILEGED = '--reuid=65534 --regid=65534 --clear-groups --inh-caps=+dac_read_search --ambient-caps=+dac_read_search';
+
 t.test('read-only root filesystem, non-root user: writes only into DIR', { skip: sandboxSkip }, async (t) => {
   const target = join(root, 'sandbox-dir');
   mkdirSync(target);
@@ -239,7 +245,7 @@ t.test('read-only root filesystem, non-root user: writes only into DIR', { skip:
     `mount --bind "${target}" "${target}"`,
     'mount -o remount,bind,ro /',
     // env -i: nothing from the test runner (tap instruments child Node processes through the environment).
-    `exec env -i PATH="$PATH" DEMOMAIL_CA_PEM="$DEMOMAIL_CA_PEM" setpriv --reuid=65534 --regid=65534 --clear-groups "${process.execPath}" "${CLI}" install-ca --dir "${target}" --system-bundle "${SYSTEM_BUNDLE}"`,
+    `exec env -i PATH="$PATH" DEMOMAIL_CA_PEM="$DEMOMAIL_CA_PEM" setpriv ${UNPRIVILEGED} "${process.execPath}" "${CLI}" install-ca --dir "${target}" --system-bundle "${SYSTEM_BUNDLE}"`,
   ].join('\n');
   const result = await run('unshare', ['--mount', '--propagation', 'private', 'sh', '-c', script], { PATH, DEMOMAIL_CA_PEM: mailCa.certPem });
   t.equal(result.code, 0, result.stderr);
@@ -252,7 +258,7 @@ t.test('read-only root filesystem, non-root user: writes only into DIR', { skip:
   const denied = await run('unshare', ['--mount', '--propagation', 'private', 'sh', '-c', [
     'set -e',
     'mount -o remount,bind,ro /',
-    `exec env -i PATH="$PATH" DEMOMAIL_CA_PEM="$DEMOMAIL_CA_PEM" setpriv --reuid=65534 --regid=65534 --clear-groups "${process.execPath}" "${CLI}" install-ca --dir "${readOnlyTarget}"`,
+    `exec env -i PATH="$PATH" DEMOMAIL_CA_PEM="$DEMOMAIL_CA_PEM" setpriv ${UNPRIVILEGED} "${process.execPath}" "${CLI}" install-ca --dir "${readOnlyTarget}"`,
   ].join('\n')], { PATH, DEMOMAIL_CA_PEM: mailCa.certPem });
   t.equal(denied.code, 1);
   t.equal(denied.stderr, `demomail install-ca: cannot create directory ${readOnlyTarget}: EROFS (${readOnlyTarget}); --dir must be a writable volume (an emptyDir)\n`);
