@@ -16,7 +16,7 @@ import { ENV, shellWords } from '../../src/bootstrap/greenmail.js';
 import type { KubeObject } from '../../src/bootstrap/objects.js';
 import { desiredObjects, randomAlphanumericPassword } from '../../src/bootstrap/plan.js';
 import { createCertificateAuthority } from '../../src/pki/certificates.js';
-import { ensureBuilt, greenmailFor, unavailable } from '../helpers/greenmail.js';
+import { ensureBuilt, greenmailFor, ROOT, unavailable } from '../helpers/greenmail.js';
 
 const settings = settingsFrom({});
 const plan = desiredObjects(settings, { objects: {}, labelledNamespaces: [] }, { now: new Date(), randomPassword: () => randomAlphanumericPassword() });
@@ -197,6 +197,31 @@ t.test('mail end to end through the rendered GreenMail Deployment', async (t) =>
     const bad = sClient(otherCa);
     t.not(bad.status, 0);
     t.match(`${bad.stdout}${bad.stderr}`, /verify error|unable to get local issuer certificate/);
+  });
+
+  // CiviCRM is PHP: its SMTP (PEAR Net_SMTP) and IMAP (ezcMail) code opens ssl://HOST:PORT streams with
+  // PHP's default context. Prove that the php/zz-demomail.ini install-ca wrote is all PHP needs, the way
+  // an injected pod with the demomail/php-ini annotation runs it (PHP_INI_SCAN_DIR=:/etc/demomail/php).
+  await t.test('PHP (like CiviCRM) sends over ssl:// and reads over IMAPS with only the injected php.ini', async (t) => {
+    if (spawnSync('php', ['--version'], { stdio: 'ignore' }).status !== 0) return unavailable(t, 'php (Debian php-cli) is not installed');
+    const script = join(ROOT, 'test/fixtures/php/civicrm-like-client.php');
+    // No SSL_CERT_FILE: OpenSSL would honour it as its default CA file, and we want to see the ini work alone.
+    const { SSL_CERT_FILE: _ignored, ...baseEnv } = process.env;
+    const php = (scanDir: string, args: string[], user: { user: string; pass: string }) =>
+      spawnSync('php', [script, ...args], { encoding: 'utf8', timeout: 60_000, env: { ...baseEnv, PHP_INI_SCAN_DIR: scanDir, MAIL_USER: user.user, MAIL_PASS: user.pass } });
+    const injected = `:${join(caDir, 'php')}`;
+    const cafile = spawnSync('php', ['-r', 'echo ini_get("openssl.cafile");'], { encoding: 'utf8', env: { ...baseEnv, PHP_INI_SCAN_DIR: injected } });
+    t.equal(cafile.stdout, bundlePath, 'openssl.cafile comes from php/zz-demomail.ini');
+
+    const phpSubject = `civicrm-like php ${Date.now()}`;
+    const sent = php(injected, ['smtp', 'localhost', String(greenmail.ports.smtps), imap.user, phpSubject], smtp);
+    t.equal(sent.status, 0, 'SMTP over ssl:// with AUTH LOGIN', { stderr: sent.stderr });
+    const read = php(injected, ['imap', 'localhost', String(greenmail.ports.imaps), phpSubject], imap);
+    t.equal(read.status, 0, 'IMAP over ssl://: LOGIN, SELECT INBOX, UID SEARCH finds the PHP mail', { stderr: read.stderr });
+
+    const withoutIni = php('', ['smtp', 'localhost', String(greenmail.ports.smtps), imap.user, 'never'], smtp);
+    t.equal(withoutIni.status, 2, 'without the injected ini PHP refuses the private CA', { stderr: withoutIni.stderr });
+    t.match(withoutIni.stderr, /certificate verify failed|connect ssl:/);
   });
 
   t.test('GreenMail printed no password', async (t) => {
