@@ -233,7 +233,7 @@ async function main(): Promise<void> {
   );
   if (keep) {
     process.stdout.write(
-      `\n--keep: everything stays up until you press Ctrl-C.\n  export KUBECONFIG=${plane.kubeconfigPath}\n  ${join(binDir, 'kubectl')} get pods -A\n  CA bundle: ${join(caDir, 'ca-bundle.crt')}\n  SMTPS 127.0.0.1:${greenmail.ports.smtps}  IMAPS 127.0.0.1:${greenmail.ports.imaps}  (certificate names: ${env['DEMOMAIL_SMTP_HOST']}, localhost)\n`,
+      `\n--keep: everything stays up until you press Ctrl-C.\n  export KUBECONFIG=${plane.kubeconfigPath}\n  ${join(binDir, 'kubectl')} get pods -A\n  CA bundle: ${join(caDir, 'ca-bundle.crt')}\n  SMTPS 127.0.0.1:${greenmail.ports.smtps}  IMAPS 127.0.0.1:${greenmail.ports.imaps}  (certificate names: ${env['DEMOMAIL_SMTP_HOST']}, localhost)\n  IMAP login ${env['DEMOMAIL_IMAP_USERNAME']}, password: kubectl -n demomail get secret demomail-imap -o jsonpath='{.data.password}' | base64 -d\n`,
     );
     await new Promise<void>((done) => {
       process.once('SIGINT', () => done());
