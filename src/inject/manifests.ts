@@ -80,9 +80,22 @@ export function readManifestObjects(text: string, source = '<input>'): unknown[]
   return parseAllDocuments(text, PARSE_OPTIONS)
     .map((doc) => {
       throwOnYamlError(doc.errors, source);
-      return doc.toJS({ maxAliasCount: 100, reviver: numberWhereSafe }) as unknown;
+      return documentObject(doc, source);
     })
     .filter((object) => object !== null && object !== undefined);
+}
+
+/**
+ * The plain object of a parsed document. The yaml library reports some problems only here, as plain
+ * exceptions (an alias to an anchor that was never set, an alias bomb over maxAliasCount): make them
+ * ManifestErrors that name the file like every other YAML error.
+ */
+function documentObject(doc: ReturnType<typeof parseAllDocuments>[number], source: string): unknown {
+  try {
+    return doc.toJS({ maxAliasCount: 100, reviver: numberWhereSafe }) as unknown;
+  } catch (err) {
+    throw new ManifestError(`${source}: invalid YAML: ${(err as Error).message}`);
+  }
 }
 
 function throwOnYamlError(errors: readonly YAMLError[], source: string): void {
@@ -107,7 +120,7 @@ export function injectManifests(text: string, settings: InjectionSettings, optio
     doc.directives.docStart = null;
     doc.directives.docEnd = false;
     if (doc.directives.yaml) doc.directives.yaml.explicit = false;
-    const object: unknown = doc.toJS({ maxAliasCount: 100, reviver: numberWhereSafe });
+    const object = documentObject(doc, source);
     if (object === null || object === undefined) {
       // An empty document (kubectl skips it): keep its comments, drop the rest.
       const comments = commentsOf(doc);

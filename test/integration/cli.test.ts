@@ -60,6 +60,12 @@ t.test('errors name the input and the fix, and exit non-zero', async (t) => {
     t.not(r.status, 0, `${name}: non-zero exit`);
     t.match(r.stderr, message, `${name}: message`);
   }
+  const aliasBomb = ['a: &a [x, x, x, x, x, x, x, x, x, x]', ...Array.from({ length: 8 }, (_, i) => `${String.fromCharCode(98 + i)}: &${String.fromCharCode(98 + i)} [*${String.fromCharCode(97 + i)}, *${String.fromCharCode(97 + i)}, *${String.fromCharCode(97 + i)}, *${String.fromCharCode(97 + i)}, *${String.fromCharCode(97 + i)}, *${String.fromCharCode(97 + i)}, *${String.fromCharCode(97 + i)}, *${String.fromCharCode(97 + i)}, *${String.fromCharCode(97 + i)}, *${String.fromCharCode(97 + i)}]`)].join('\n');
+  for (const [name, text] of [['an alias without its anchor', '*nowhere\n'], ['an alias bomb', aliasBomb]] as const) {
+    const r = demomail(['inject', '-f', '-', '--ca-file', caFile], text);
+    t.equal(r.status, 1, `${name}: exit 1`);
+    t.match(r.stderr, /^demomail inject: <stdin>: invalid YAML/, `${name}: message names the input`);
+  }
   const refused = demomail(
     ['inject', '-f', '-', '--ca-file', caFile],
     pod.replace('spec:\n', 'spec:\n  volumes:\n  - name: demomail-ca\n    emptyDir: {}\n'),
