@@ -1,8 +1,9 @@
 // Golden files (Istio style): test/fixtures/inject/<case>.yaml → <case>.injected.yaml, or
 // <case>.error.txt for an input that must be refused; <case>.warnings.txt holds the warnings
 // when there are any. Each input goes through `demomail inject` (injectManifests) and, when it
-// is a single Pod, through the webhook's path (planInjection + fast-json-patch), and both must
-// give the same object. Regenerate with UPDATE_GOLDEN=1 and review the diff.
+// is a single Pod, through the real webhook handler (the fastify app, POST /mutate in-process via
+// app.inject, its base64 JSONPatch applied with fast-json-patch), and both must give the same
+// object. Regenerate with UPDATE_GOLDEN=1 and review the diff.
 import t, { type Test } from 'tap';
 import { existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import jsonpatch, { type Operation } from 'fast-json-patch';
@@ -12,6 +13,12 @@ import { Job, CronJob } from 'kubernetes-models/batch/v1';
 import { injectionSettings, settingsFrom, POD_OPT_IN_LABEL } from '../src/config.js';
 import { planInjection, InjectionRefused, isObject, type JsonObject } from '../src/inject/plan.js';
 import { injectManifests, readManifestObjects, ManifestError } from '../src/inject/manifests.js';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pino } from 'pino';
+import { createCertificateAuthority, createServerCertificate } from '../src/pki/certificates.js';
+import { createWebhookServer } from '../src/webhook/server.js';
 
 const DIR = new URL('./fixtures/inject/', import.meta.url);
 const UPDATE = process.env.UPDATE_GOLDEN === '1';
@@ -19,6 +26,58 @@ const UPDATE = process.env.UPDATE_GOLDEN === '1';
 const NAMESPACE = 'shop';
 const CA_PEM = readFileSync(new URL('ca/demomail-test-ca.pem', DIR), 'utf8');
 const settings = injectionSettings(settingsFrom({}), CA_PEM);
+
+// The webhook exactly as deployed, minus the network: serving cert + key + the fixture mail CA as files.
+const webhookDir = mkdtempSync(join(tmpdir(), 'demomail-golden-'));
+const servingCa = createCertificateAuthority({ commonName: 'golden webhook CA' });
+const serving = createServerCertificate({ ca: servingCa, commonName: 'localhost', sans: ['localhost'] });
+writeFileSync(join(webhookDir, 'tls.crt'), serving.certPem);
+writeFileSync(join(webhookDir, 'tls.key'), serving.keyPem);
+writeFileSync(join(webhookDir, 'ca.crt'), CA_PEM);
+const webhook = await createWebhookServer({
+  certFile: join(webhookDir, 'tls.crt'),
+  keyFile: join(webhookDir, 'tls.key'),
+  caFile: join(webhookDir, 'ca.crt'),
+  settings: settingsFrom({}),
+  logger: pino({ level: 'silent' }),
+  defaultMetrics: false,
+  pollMs: 3_600_000,
+});
+t.teardown(async () => {
+  await webhook.app.close();
+  rmSync(webhookDir, { recursive: true, force: true });
+});
+
+interface WebhookAnswer {
+  allowed: boolean;
+  ops: Operation[];
+  message?: string;
+}
+/** POST /mutate with the pod as request.object, as the API server sends a controller-created pod. */
+async function viaWebhook(pod: JsonObject, uid: string): Promise<WebhookAnswer> {
+  const res = await webhook.app.inject({
+    method: 'POST',
+    url: '/mutate',
+    headers: { 'content-type': 'application/json' },
+    payload: JSON.stringify({
+      apiVersion: 'admission.k8s.io/v1',
+      kind: 'AdmissionReview',
+      request: {
+        uid,
+        kind: { group: '', version: 'v1', kind: 'Pod' },
+        resource: { group: '', version: 'v1', resource: 'pods' },
+        operation: 'CREATE',
+        namespace: NAMESPACE,
+        object: pod,
+      },
+    }),
+  });
+  if (res.statusCode !== 200) throw new Error(`webhook answered HTTP ${res.statusCode}: ${res.body}`);
+  const response = (JSON.parse(res.body) as { response: { uid: string; allowed: boolean; patch?: string; status?: { message?: string } } }).response;
+  if (response.uid !== uid) throw new Error(`webhook echoed uid ${response.uid}, sent ${uid}`);
+  const ops = response.patch ? (JSON.parse(Buffer.from(response.patch, 'base64').toString('utf8')) as Operation[]) : [];
+  return { allowed: response.allowed, ops, message: response.status?.message };
+}
 
 const GOLDEN_SUFFIXES = ['.injected.yaml', '.error.txt', '.warnings.txt'];
 const files = readdirSync(DIR).filter((f) => statSync(new URL(f, DIR)).isFile());
@@ -125,24 +184,29 @@ for (const name of cases) {
     const label = isObject(pod) && isObject(pod.metadata) && isObject(pod.metadata.labels) ? pod.metadata.labels[POD_OPT_IN_LABEL] : undefined;
     if (inputs.length !== 1 || !isObject(pod) || pod.kind !== 'Pod' || (label !== 'true' && label !== 'false')) return;
     const request = JSON.parse(JSON.stringify(pod)) as JsonObject; // what arrives in request.object
+    const answer = await viaWebhook(request, `golden-${name}`);
     if (error !== undefined) {
       t.throws(() => planInjection(request, NAMESPACE, settings, { requireOptInLabel: false }), InjectionRefused);
+      t.equal(answer.allowed, false, 'the webhook denies it');
       try {
         planInjection(request, NAMESPACE, settings, { requireOptInLabel: false });
       } catch (err) {
-        t.ok(error.includes((err as InjectionRefused).reason), 'same reason through the webhook');
+        t.ok(error.includes((err as InjectionRefused).reason), 'same reason as demomail inject');
+        t.ok(answer.message?.includes((err as InjectionRefused).reason), 'the denial carries the reason to kubectl');
       }
       return;
     }
+    t.equal(answer.allowed, true, 'the webhook allows it');
     const plan = planInjection(request, NAMESPACE, settings, { requireOptInLabel: false });
-    OP_EXPECTATIONS[name]?.(t, plan.action === 'inject' ? plan.ops : []);
+    t.same(answer.ops, plan.action === 'inject' ? plan.ops : [], 'the webhook returns exactly the planned ops');
+    OP_EXPECTATIONS[name]?.(t, answer.ops);
     expectationsRun.add(name);
     let patched = request;
-    if (plan.action === 'inject') {
-      patched = jsonpatch.applyPatch(structuredClone(request), plan.ops, true, false).newDocument as JsonObject;
-      t.same(plan.warnings, warnings.map((w) => w.replace(/^[^:]+:\d+: Pod [^:]+: /, '')), 'same warnings');
-      const again = planInjection(patched, NAMESPACE, settings, { requireOptInLabel: false });
-      t.same(again.action === 'inject' ? again.ops : [], [], 'webhook second pass: zero ops');
+    if (answer.ops.length > 0) {
+      patched = jsonpatch.applyPatch(structuredClone(request), answer.ops, true, false).newDocument as JsonObject;
+      if (plan.action === 'inject') t.same(plan.warnings, warnings.map((w) => w.replace(/^[^:]+:\d+: Pod [^:]+: /, '')), 'same warnings');
+      const again = await viaWebhook(patched, `golden-${name}-again`);
+      t.same(again.ops, [], 'webhook second pass: no patch');
     }
     t.doesNotThrow(() => new Pod(structuredClone(patched) as ConstructorParameters<typeof Pod>[0]).validate(), 'webhook result is a valid Pod');
     const offline = readManifestObjects(output ?? '')[0];
