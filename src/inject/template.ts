@@ -1,7 +1,7 @@
 // What an injected pod receives (DESIGN §3): the volume, the init container, the per-container
 // mount and environment, and the status annotation. Pure data builders; plan.ts decides where
 // (and whether) each piece goes.
-import { createHash, X509Certificate } from 'node:crypto';
+import { certificateFingerprint } from '../pki/certificates.js';
 import { INIT_CONTAINER, INJECTED_VOLUME, MOUNT_PATH, type InjectionSettings } from '../config.js';
 import type { JsonObject } from './plan.js';
 
@@ -124,17 +124,13 @@ let lastFingerprint: { pem: string; fingerprint: string } | undefined;
 /** `sha256:<hex>` of the DER of the first CERTIFICATE block (the current CA during a rollover). */
 export function caFingerprint(pem: string): string {
   if (lastFingerprint?.pem === pem) return lastFingerprint.fingerprint;
-  const block = /-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----/.exec(pem);
-  if (!block) {
-    throw new CaPemError('the mail CA PEM contains no CERTIFICATE block; pass the CA certificate (ca.crt), not a key or an empty file');
-  }
-  let der: Buffer;
+  let fingerprint: string;
   try {
-    der = new X509Certificate(block[0]).raw;
+    // Strict on purpose: a CA file holding anything but certificates (a key!) must never reach a pod spec.
+    fingerprint = certificateFingerprint(pem);
   } catch (err) {
-    throw new CaPemError(`the mail CA PEM's first CERTIFICATE block does not parse (${(err as Error).message}); pass a valid ca.crt`);
+    throw new CaPemError(`the mail CA PEM does not parse (${(err as Error).message}); pass the CA certificate (ca.crt), not a key or an empty file`);
   }
-  const fingerprint = `sha256:${createHash('sha256').update(der).digest('hex')}`;
   lastFingerprint = { pem, fingerprint };
   return fingerprint;
 }
