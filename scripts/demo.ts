@@ -117,7 +117,7 @@ async function main(): Promise<void> {
   step('demomail bootstrap, as the demomail-bootstrap ServiceAccount (its own token, its own RBAC)');
   const token = kubectlOk(plane, ['create', 'token', 'demomail-bootstrap', '-n', 'demomail', '--duration', '1h']).trim();
   const saKubeconfig = join(work, 'bootstrap.kubeconfig');
-  writeFileSync(saKubeconfig, plane.kubeconfigFor(token));
+  writeFileSync(saKubeconfig, plane.kubeconfigFor(token), { mode: 0o600 });
   const bootstrapStart = Date.now();
   info(runDemomail(['bootstrap', '--kubeconfig', saKubeconfig]).trim());
   info(`bootstrap took ${((Date.now() - bootstrapStart) / 1000).toFixed(1)}s`);

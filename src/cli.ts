@@ -61,6 +61,19 @@ async function readCaFile(path: string, what: string): Promise<string> {
   }
 }
 
+/**
+ * The CA exactly as the webhook injects it (certificate blocks only, normalised), so `demomail inject`
+ * and the webhook give byte-identical pods for the same file, comments and CRLF line ends included.
+ */
+async function normalisedCaPem(text: string, path: string): Promise<string> {
+  const { splitPemCertificates } = await import('./pki/certificates.js');
+  try {
+    return splitPemCertificates(text).join('');
+  } catch (err) {
+    throw new UsageError(`--ca-file ${path}: ${(err as Error).message}; pass the mail CA certificate (ca.crt of ConfigMap demomail-ca)`);
+  }
+}
+
 export function buildProgram(): Command {
   const program = new Command('demomail')
     .description('Throwaway SMTP/IMAP mail server for Kubernetes demos, and the webhook that makes pods trust it')
@@ -122,7 +135,7 @@ export function buildProgram(): Command {
     .option('--config <file>', 'settings file (YAML map or the demomail-config ConfigMap)')
     .action(async (opts: { filename: string; caFile: string; namespace?: string; config?: string }) => {
       const settings = await loadSettings(opts.config);
-      const caPem = await readCaFile(opts.caFile, '--ca-file');
+      const caPem = await normalisedCaPem(await readCaFile(opts.caFile, '--ca-file'), opts.caFile);
       const text = opts.filename === '-' ? await readStdin() : await readCaFile(opts.filename, '-f');
       const { injectManifests } = await import('./inject/manifests.js');
       const out = injectManifests(text, injectionSettings(settings, caPem), {

@@ -34,8 +34,12 @@ t.test('bad values are refused with the key and a fix', async (t) => {
 });
 
 t.test('EXTRA_SANS accepts names and IPs, comma or space separated', async (t) => {
-  const s = settingsFrom({ EXTRA_SANS: 'mail.example.test, 10.0.0.5 ::1' });
+  const s = settingsFrom({ EXTRA_SANS: 'Mail.Example.test, 10.0.0.5 ::1' });
   t.same(s.extraSans, ['mail.example.test', '10.0.0.5', '::1']);
+  t.same(settingsFrom({ EXTRA_SANS: '[::1] *.demo.test' }).extraSans, ['::1', '*.demo.test'], 'bracketed IPv6 and wildcards, as the certificate code reads them');
+  for (const bad of ['1:2', 'a:b:c', 'fe80::1%eth0']) {
+    t.throws(() => settingsFrom({ EXTRA_SANS: bad }), { name: 'SettingsError', message: new RegExp(`EXTRA_SANS contains "${bad}"`) }, bad);
+  }
   t.same(mailserverSans(s).slice(-3), ['mail.example.test', '10.0.0.5', '::1']);
 });
 

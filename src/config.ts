@@ -1,6 +1,7 @@
 // Every setting and every object name in one place (DESIGN §2). The same keys live in the
 // ConfigMap `demomail-config`, in the process environment, and in `--config FILE` (YAML map).
 // Pure: callers hand in the raw key/value map; nothing here reads files or the environment.
+import { parseSan } from './pki/certificates.js';
 
 export interface Settings {
   /** Namespace that holds the mail server, the webhook and the PKI secrets. */
@@ -135,15 +136,17 @@ export function settingsFrom(raw: Readonly<Record<string, string | undefined>> =
   if (!DNS_NAME.test(clusterDomain)) {
     throw new SettingsError(`setting CLUSTER_DOMAIN="${clusterDomain}" is not a DNS name such as cluster.local`);
   }
+  // The certificate code's own parser decides, so whatever passes here also fits in a certificate.
   const extraSans = get('EXTRA_SANS')
     .split(/[\s,]+/)
-    .map((s) => s.trim().toLowerCase())
-    .filter(Boolean);
-  for (const san of extraSans) {
-    if (!DNS_NAME.test(san.replace(/^\*\./, '')) && !isIpAddress(san)) {
-      throw new SettingsError(`setting EXTRA_SANS contains "${san}", which is neither a DNS name nor an IP address`);
-    }
-  }
+    .filter(Boolean)
+    .map((san) => {
+      try {
+        return parseSan(san).value;
+      } catch (err) {
+        throw new SettingsError(`setting EXTRA_SANS contains "${san}", which is neither a DNS name nor an IP address (${(err as Error).message})`);
+      }
+    });
   const heap = get('MAILSERVER_HEAP');
   if (!/^\d+[kmgKMG]?$/.test(heap)) {
     throw new SettingsError(`setting MAILSERVER_HEAP="${heap}" must be a JVM size such as 256m`);
@@ -197,10 +200,6 @@ export function settingsFrom(raw: Readonly<Record<string, string | undefined>> =
       bootstrapServiceAccount: name('BOOTSTRAP_SERVICE_ACCOUNT', DNS_NAME),
     },
   };
-}
-
-export function isIpAddress(value: string): boolean {
-  return /^(\d{1,3})(\.\d{1,3}){3}$/.test(value) || (value.includes(':') && /^[0-9a-f:.]+$/i.test(value));
 }
 
 /** `NAME.NS.svc.CLUSTER_DOMAIN`: what pods in any namespace use to reach a Service of ours. */

@@ -8,6 +8,7 @@
 // directory, and `-Dgreenmail.hostname=0.0.0.0` becomes 127.0.0.1 (only that value), because servers
 // started by tests and the demo listen on loopback only. GreenMail has no port offset and its ports are
 // fixed by `-Dgreenmail.setup.test.all`, so only one instance can run per machine at a time.
+import { createInterface } from 'node:readline';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm, writeFile, chmod, mkdir } from 'node:fs/promises';
 import { createServer } from 'node:net';
@@ -209,17 +210,17 @@ export async function startGreenmail(opts: StartGreenmailOptions): Promise<Runni
     log(`greenmail launcher: java ${redactedArgs.join(' ')}`);
 
     child = spawn(opts.java ?? 'java', line.args, { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
-    const collect = (chunk: Buffer) => {
-      for (const text of chunk.toString('utf8').split('\n')) {
-        if (text.trim() === '') continue;
-        const safe = redact([text], line.secretValues)[0] as string;
-        output.push(safe);
-        if (output.length > 400) output.shift();
-        log(safe);
-      }
+    // Whole lines, not chunks: a secret split across two pipe reads would escape redaction.
+    const collect = (text: string) => {
+      if (text.trim() === '') return;
+      const safe = redact([text], line.secretValues)[0] as string;
+      output.push(safe);
+      if (output.length > 400) output.shift();
+      log(safe);
     };
-    child.stdout?.on('data', collect);
-    child.stderr?.on('data', collect);
+    for (const stream of [child.stdout, child.stderr]) {
+      if (stream) createInterface({ input: stream, crlfDelay: Infinity }).on('line', collect);
+    }
     const spawned = child;
     const failed = new Promise<never>((_, reject) => {
       spawned.once('error', (err) => reject(new Error(`cannot run java: ${err.message}; install a JRE >= 11 (Debian: openjdk-17-jre-headless)`)));

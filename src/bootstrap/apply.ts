@@ -61,23 +61,20 @@ export interface ApplyReport {
   detail?: string;
 }
 
-/** Applies, in plan order, only the objects whose managed content differs; then the caBundle. */
+/**
+ * Applies, in plan order, only the objects whose managed content differs. The caBundle goes first:
+ * trust before serving. It already carries the new and the previous webhook CA, so the API server
+ * accepts both the webhook pods still serving the old certificate and those that reload the new
+ * Secret; were it written last, a run failing in between (a quota in a labelled namespace, say) would
+ * leave webhook pods serving a certificate the API server does not trust, and every opted-in pod
+ * refused until a later run got through.
+ */
 export async function applyPlan(client: KubeClient, settings: Settings, plan: Plan, read: ReadResult, log: (line: string) => void): Promise<ApplyReport[]> {
   const reports: ApplyReport[] = [];
   const report = (r: ApplyReport) => {
     reports.push(r);
     log(`${r.object}: ${r.outcome}${r.detail ? ` (${r.detail})` : ''}`);
   };
-  for (const desired of plan.objects) {
-    const current = read.state.objects[keyOf(desired)];
-    const difference = managedDifference(desired, current);
-    if (difference === undefined) {
-      report({ object: describe(desired), outcome: 'unchanged' });
-      continue;
-    }
-    await client.apply(desired);
-    report(current === undefined ? { object: describe(desired), outcome: 'created' } : { object: describe(desired), outcome: 'updated', detail: `${difference} differed` });
-  }
 
   const configuration = read.webhookConfiguration;
   const label = describe(webhookConfigurationRef(settings) as KubeObject);
@@ -92,6 +89,17 @@ export async function applyPlan(client: KubeClient, settings: Settings, plan: Pl
       await client.apply(patch);
       report({ object: label, outcome: 'updated', detail: `caBundle written on ${(patch['webhooks'] as unknown[]).length} webhook(s)` });
     }
+  }
+
+  for (const desired of plan.objects) {
+    const current = read.state.objects[keyOf(desired)];
+    const difference = managedDifference(desired, current);
+    if (difference === undefined) {
+      report({ object: describe(desired), outcome: 'unchanged' });
+      continue;
+    }
+    await client.apply(desired);
+    report(current === undefined ? { object: describe(desired), outcome: 'created' } : { object: describe(desired), outcome: 'updated', detail: `${difference} differed` });
   }
   return reports;
 }

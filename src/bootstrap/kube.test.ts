@@ -130,6 +130,20 @@ t.test('namespacesWithLabel: label selector in the query, names sorted', async (
   t.equal(api.seen[0]?.url, '/api/v1/namespaces?labelSelector=demomail%2Finjection%3Denabled');
 });
 
+t.test('namespacesWithLabel: Terminating namespaces are left out (they refuse new objects)', async (t) => {
+  const api = await fakeApiServer(t, () => ({
+    status: 200,
+    body: {
+      items: [
+        { metadata: { name: 'shop' }, status: { phase: 'Active' } },
+        { metadata: { name: 'gone', deletionTimestamp: '2026-11-25T09:00:00Z' }, status: { phase: 'Terminating' } },
+        { metadata: { name: 'going', deletionTimestamp: '2026-11-25T09:00:00Z' } },
+      ],
+    },
+  }));
+  t.same(await kubeClient(api.transport, FAST).namespacesWithLabel('demomail/injection=enabled'), ['shop']);
+});
+
 t.test('retry policy', async (t) => {
   t.same([1, 2, 3, 4, 5, 6, 7].map((n) => backoffDelay(n, DEFAULT_RETRY)), [250, 500, 1000, 2000, 4000, 8000, 8000]);
   t.ok(isRetryable(new KubeApiError('x', 503, 'ServiceUnavailable')));

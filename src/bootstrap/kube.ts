@@ -249,9 +249,13 @@ export function kubeClient(
     },
     async namespacesWithLabel(selector) {
       const list = (await call('list', 'namespaces', 'GET', `/api/v1/namespaces?labelSelector=${encodeURIComponent(selector)}`)) as unknown as {
-        items?: { metadata: { name: string } }[];
+        items?: { metadata: { name: string; deletionTimestamp?: string }; status?: { phase?: string } }[];
       };
-      return (list.items ?? []).map((item) => item.metadata.name).sort();
+      // A Terminating namespace refuses new objects (403): copying into it would fail the whole run.
+      return (list.items ?? [])
+        .filter((item) => item.status?.phase !== 'Terminating' && !item.metadata.deletionTimestamp)
+        .map((item) => item.metadata.name)
+        .sort();
     },
   };
 }

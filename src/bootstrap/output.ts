@@ -1,9 +1,10 @@
 // `demomail bootstrap --output DIR`: the same objects as YAML files, one per object, for GitOps and
 // inspection. Nothing is read from a cluster, so every CA, key and password is generated fresh.
-import { mkdir, rename, writeFile } from 'node:fs/promises';
+import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import type { Settings } from '../config.js';
+import { commitFiles, stageFile } from '../pki/atomic-file.js';
 import { describe, type KubeObject } from './objects.js';
 
 /** Stable file name: kind-name.yaml, or kind-namespace-name.yaml for objects outside our namespace. */
@@ -41,10 +42,8 @@ export async function writeObjects(dir: string, objects: KubeObject[], settings:
   const written: string[] = [];
   for (const obj of objects) {
     const path = join(dir, outputFileName(obj, settings));
-    const temp = `${path}.tmp-${process.pid}`;
-    // 0600: the directory holds private keys and passwords.
-    await writeFile(temp, outputHeader(obj, settings) + stringify(obj, { lineWidth: 0 }), { mode: 0o600 });
-    await rename(temp, path);
+    // 0600, set exactly (umask ignored, fresh exclusive temp file): the directory holds keys and passwords.
+    await commitFiles([await stageFile(path, outputHeader(obj, settings) + stringify(obj, { lineWidth: 0 }), 0o600)]);
     written.push(path);
   }
   return written;

@@ -5,7 +5,7 @@
 // Rules (DESIGN §2): a CA is never regenerated while valid (caRenewalDue); leaves are renewed when
 // renewalDue says so, keeping the CA; passwords are never regenerated once present; during a CA rollover
 // the trust bundles carry the new CA first and the previous one while it is still valid.
-import { X509Certificate, createHash, randomInt } from 'node:crypto';
+import { X509Certificate, createHash, createHmac, randomInt } from 'node:crypto';
 import { mailserverSans, serviceDnsNames, serviceHost, type Settings } from '../config.js';
 import { createCertificateAuthority, createServerCertificate, splitPemCertificates, type KeyPairPem } from '../pki/certificates.js';
 import { toPkcs12 } from '../pki/pkcs12.js';
@@ -114,7 +114,9 @@ export function desiredObjects(settings: Settings, current: CurrentState, option
   ];
   if (settings.deployMailserver) {
     const tlsChecksum = sha256(JSON.stringify([mailTls.certPem, b64(mailTls.keystore)]));
-    const credentialsChecksum = sha256(JSON.stringify(creds.map((c) => [c.secretName, c.localPart, c.password])));
+    // Keyed by the CA's private key: the annotation is readable by anyone who can read Deployments,
+    // and a plain hash of a password that a person chose could be guessed offline.
+    const credentialsChecksum = createHmac('sha256', mailCa.keyPem).update(JSON.stringify(creds.map((c) => [c.secretName, c.localPart, c.password]))).digest('hex');
     objects.push(mailserverDeployment(settings, { tls: tlsChecksum, credentials: credentialsChecksum }), ...mailServices(settings));
   }
   // Copies for opted-in namespaces, so their pods can mount/read the credentials; never into our own.

@@ -111,7 +111,7 @@ t.test('warnings go to onWarning with file and object', async (t) => {
   const warnings: string[] = [];
   inject(optedInPod('      env: [{name: SSL_CERT_FILE, value: /mine.pem}]\n'), 'shop', (w) => warnings.push(w));
   t.same(warnings, [
-    'app.yaml:1: Pod shop/p: container "app" sets SSL_CERT_FILE itself ("/mine.pem"); kept, so clients reading it may not trust the demomail CA',
+    'app.yaml:1: Pod shop/p: container "app" sets SSL_CERT_FILE itself (a literal value); kept, so clients reading it may not trust the demomail CA',
   ]);
 });
 

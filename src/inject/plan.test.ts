@@ -201,7 +201,7 @@ t.test('variables the pod already sets are kept, with a warning for CA variables
   t.equal(env.length, desiredEnv(settings, false).length, 'each name once');
   t.ok(ops.filter((o) => o.path.includes('/env')).every((o) => o.path.endsWith('/env/-')));
   t.same(warnings, [
-    'container "app" sets SSL_CERT_FILE itself ("/etc/ssl/mine.pem"); kept, so clients reading it may not trust the demomail CA',
+    'container "app" sets SSL_CERT_FILE itself (a literal value); kept, so clients reading it may not trust the demomail CA',
     'container "app" sets NODE_EXTRA_CA_CERTS itself (from valueFrom); kept, so clients reading it may not trust the demomail CA',
   ]);
   t.same(injected(planInjection(result, 'shop', settings)).ops, []);

@@ -294,8 +294,10 @@ export function containsDesired(actual: unknown, desired: unknown): boolean {
   return actual === desired;
 }
 
+// Names the kind of value, never the value: warnings reach logs and kubectl output, and a
+// variable's literal value may be something its owner did not mean to publish.
 function describeEnvValue(entry: unknown): string {
-  if (isObject(entry) && typeof entry.value === 'string') return `"${entry.value}"`;
+  if (isObject(entry) && typeof entry.value === 'string') return 'a literal value';
   if (isObject(entry) && entry.valueFrom !== undefined) return 'from valueFrom';
   return 'empty';
 }

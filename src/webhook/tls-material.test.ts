@@ -61,3 +61,10 @@ t.test('readMountedFile says what is missing', async (t) => {
   await t.rejects(readMountedFile('/nonexistent/demomail/tls.crt', 'serving certificate'), /serving certificate \/nonexistent\/demomail\/tls\.crt does not exist \(yet\)/);
   await t.rejects(readMountedFile('/', 'mail CA file'), /cannot read mail CA file \/: EISDIR/);
 });
+
+t.test('the CA is normalised exactly as demomail inject normalises --ca-file (byte-identical pods)', async (t) => {
+  const { splitPemCertificates } = await import('../pki/certificates.js');
+  const second = createCertificateAuthority({ commonName: 'second for normalisation' });
+  const messy = `# the mail CA\r\n${ca.certPem.replace(/\n/g, '\r\n')}\n\n${second.certPem}`;
+  t.equal(caMaterialFrom(messy, '/ca/ca.crt').pem, splitPemCertificates(messy).join(''));
+});

@@ -147,7 +147,7 @@ await t.test('kubectl apply -k manifests/ on a real control plane', async (t) =>
   await t.test('bootstrap RBAC: exactly the named objects of src/config.ts', async (t) => {
     const inOurNamespace: [string, string[]][] = [
       ['secrets', [names.caSecret, names.mailserverTlsSecret, names.smtpSecret, names.imapSecret, names.imap2Secret, names.webhookTlsSecret]],
-      ['configmaps', [names.config, names.caConfigMap, names.mailserverConfig]],
+      ['configmaps', [names.caConfigMap, names.mailserverConfig]],
       ['services', [names.smtpService, names.imapService, names.apiService]],
       ['deployments.apps', [names.mailserverDeployment]],
     ];
@@ -171,6 +171,9 @@ await t.test('kubectl apply -k manifests/ on a real control plane', async (t) =>
       t.ok(canI(plane, BOOTSTRAP_SA, 'patch', `${resource}/${name}`, 'any-app-namespace'), `copy ${resource}/${name} into other namespaces`);
     }
     t.notOk(canI(plane, BOOTSTRAP_SA, 'get', `secrets/${names.caSecret}`, 'any-app-namespace'), 'the CA key stays in our namespace');
+    for (const verb of ['patch', 'create', 'update']) {
+      t.notOk(canI(plane, BOOTSTRAP_SA, verb, `configmaps/${names.config}`, NS), `no ${verb} on its own settings (${names.config}: IMAGE is injected into pods)`);
+    }
     t.ok(canI(plane, BOOTSTRAP_SA, 'list', 'namespaces'), 'list namespaces (to find the opted-in ones)');
     t.ok(canI(plane, BOOTSTRAP_SA, 'patch', `mutatingwebhookconfigurations/${names.webhookConfiguration}`), 'patch our webhook configuration');
     t.notOk(canI(plane, BOOTSTRAP_SA, 'patch', 'mutatingwebhookconfigurations/someone-elses'), 'no other webhook configuration');

@@ -46,6 +46,20 @@ t.test('inject reads stdin, uses --namespace and --config, and is stable', async
   t.equal(again.stdout, first.stdout, 'injecting an injected manifest changes no byte');
 });
 
+t.test('the CA file is used as the webhook uses it: comments and CRLF do not change the pod', async (t) => {
+  const messy = join(work, 'messy-ca.pem');
+  writeFileSync(messy, `# the mail CA\r\n${readFileSync(caFile, 'utf8').replace(/\n/g, '\r\n')}`);
+  const clean = demomail(['inject', '-f', '-', '--ca-file', caFile, '-n', 'shop'], pod);
+  const fromMessy = demomail(['inject', '-f', '-', '--ca-file', messy, '-n', 'shop'], pod);
+  t.equal(fromMessy.status, 0, 'exit 0', { stderr: fromMessy.stderr });
+  t.equal(fromMessy.stdout, clean.stdout, 'same bytes');
+  const key = join(work, 'key.pem');
+  writeFileSync(key, '-----BEGIN PRIVATE KEY-----\nMIIB\n-----END PRIVATE KEY-----\n');
+  const refused = demomail(['inject', '-f', '-', '--ca-file', key], pod);
+  t.equal(refused.status, 2, 'a key is never injected');
+  t.match(refused.stderr, /--ca-file .*key\.pem: .*only CERTIFICATE blocks are accepted/);
+});
+
 t.test('errors name the input and the fix, and exit non-zero', async (t) => {
   const bad = join(work, 'bad.yaml');
   writeFileSync(bad, 'kind: Pod\nmetadata: [unclosed\n');
