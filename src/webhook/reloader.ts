@@ -40,15 +40,40 @@ function digest(...parts: string[]): string {
 }
 
 /**
- * Reads the files and reports, per material, whether it changed and whether the new bytes are usable.
- * It remembers the digest of the last bytes it saw (good or bad), so an unchanged bad file is reported
- * once (`repeated: false`) and then quietly (`repeated: true`) instead of on every poll.
+ * The last bytes seen for one material (good or bad) and whether they failed, so an unchanged bad file
+ * is reported once (`repeated: false`) and then quietly (`repeated: true`) instead of on every poll.
  */
+class SeenMaterial<T> {
+  private digest: string | undefined;
+  private failed: MaterialError | undefined;
+
+  /** Parses the bytes behind `seen` unless they are the ones seen last time. */
+  check(seen: string, parse: () => T): LoadOutcome<T> {
+    if (seen === this.digest) {
+      return this.failed ? { status: 'failed', error: this.failed, repeated: true, missing: false } : { status: 'unchanged' };
+    }
+    try {
+      const material = parse();
+      this.digest = seen;
+      this.failed = undefined;
+      return { status: 'loaded', material };
+    } catch (err) {
+      return this.failure(seen, err, false);
+    }
+  }
+
+  failure(seen: string, error: unknown, missing: boolean): LoadOutcome<T> {
+    const repeated = seen === this.digest && this.failed !== undefined;
+    this.digest = seen;
+    this.failed = asMaterialError(error);
+    return { status: 'failed', error: this.failed, repeated, missing };
+  }
+}
+
+/** Reads the files and reports, per material, whether it changed and whether the new bytes are usable. */
 export class MaterialLoader {
-  private servingDigest: string | undefined;
-  private caDigest: string | undefined;
-  private servingFailed: MaterialError | undefined;
-  private caFailed: MaterialError | undefined;
+  private readonly serving = new SeenMaterial<ServingMaterial>();
+  private readonly ca = new SeenMaterial<CaMaterial>();
 
   constructor(readonly files: MaterialFiles) {}
 
@@ -66,29 +91,9 @@ export class MaterialLoader {
     ]);
     if (cert.status === 'rejected' || key.status === 'rejected') {
       const err = (cert.status === 'rejected' ? cert.reason : (key as PromiseRejectedResult).reason) as MaterialError;
-      return this.servingFailure(digest('unreadable', err.message), err, true);
+      return this.serving.failure(digest('unreadable', err.message), err, true);
     }
-    const certPem = cert.value;
-    const keyPem = key.value;
-    const seen = digest(certPem, keyPem);
-    if (seen === this.servingDigest) {
-      return this.servingFailed ? { status: 'failed', error: this.servingFailed, repeated: true, missing: false } : { status: 'unchanged' };
-    }
-    try {
-      const material = servingMaterialFrom(certPem, keyPem, { certFile, keyFile });
-      this.servingDigest = seen;
-      this.servingFailed = undefined;
-      return { status: 'loaded', material };
-    } catch (err) {
-      return this.servingFailure(seen, err as MaterialError, false);
-    }
-  }
-
-  private servingFailure(seen: string, error: MaterialError, missing: boolean): LoadOutcome<ServingMaterial> {
-    const repeated = seen === this.servingDigest && this.servingFailed !== undefined;
-    this.servingDigest = seen;
-    this.servingFailed = asMaterialError(error);
-    return { status: 'failed', error: this.servingFailed, repeated, missing };
+    return this.serving.check(digest(cert.value, key.value), () => servingMaterialFrom(cert.value, key.value, { certFile, keyFile }));
   }
 
   private async loadCa(): Promise<LoadOutcome<CaMaterial>> {
@@ -96,27 +101,9 @@ export class MaterialLoader {
     try {
       pem = await readMountedFile(this.files.caFile, 'mail CA file');
     } catch (err) {
-      return this.caFailure(digest('unreadable', (err as Error).message), err as MaterialError, true);
+      return this.ca.failure(digest('unreadable', (err as Error).message), err, true);
     }
-    const seen = digest(pem);
-    if (seen === this.caDigest) {
-      return this.caFailed ? { status: 'failed', error: this.caFailed, repeated: true, missing: false } : { status: 'unchanged' };
-    }
-    try {
-      const material = caMaterialFrom(pem, this.files.caFile);
-      this.caDigest = seen;
-      this.caFailed = undefined;
-      return { status: 'loaded', material };
-    } catch (err) {
-      return this.caFailure(seen, err as MaterialError, false);
-    }
-  }
-
-  private caFailure(seen: string, error: MaterialError, missing: boolean): LoadOutcome<CaMaterial> {
-    const repeated = seen === this.caDigest && this.caFailed !== undefined;
-    this.caDigest = seen;
-    this.caFailed = asMaterialError(error);
-    return { status: 'failed', error: this.caFailed, repeated, missing };
+    return this.ca.check(digest(pem), () => caMaterialFrom(pem, this.files.caFile));
   }
 }
 

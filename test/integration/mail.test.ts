@@ -63,45 +63,37 @@ t.test('mail end to end through the rendered GreenMail Deployment', async (t) =>
   const otherCa = join(dir, 'other-ca.crt');
   writeFileSync(otherCa, createCertificateAuthority({ commonName: 'some other CA' }).certPem);
 
-  const subject = `demomail integration ${Date.now()}`;
-  const outside = 'someone@example.org';
-
-  await t.test('SMTPS with AUTH as the SMTP user, TLS verified for localhost against the bundle', async (t) => {
+  // nodemailer over SMTPS to 127.0.0.1, verifying the certificate for `localhost` against `ca`.
+  const smtps = (auth: { user: string; pass: string }, ca: string) => {
     const transport = nodemailer.createTransport({
       host: '127.0.0.1',
       port: greenmail.ports.smtps,
       secure: true,
-      auth: smtp,
-      tls: { ca: bundle, servername: 'localhost', rejectUnauthorized: true, minVersion: 'TLSv1.2' },
+      auth,
+      tls: { ca, servername: 'localhost', rejectUnauthorized: true, minVersion: 'TLSv1.2' },
     });
     t.teardown(() => transport.close());
+    return transport;
+  };
+
+  const subject = `demomail integration ${Date.now()}`;
+  const outside = 'someone@example.org';
+
+  await t.test('SMTPS with AUTH as the SMTP user, TLS verified for localhost against the bundle', async (t) => {
+    const transport = smtps(smtp, bundle);
     const info = await transport.sendMail({ from: smtp.user, to: [imap.user, outside], subject, text: 'hello from the integration test' });
     t.same([...info.accepted].sort(), [imap.user, outside].sort(), 'both recipients accepted');
     t.same(info.rejected, []);
   });
 
   await t.test('a wrong SMTP password is refused', async (t) => {
-    const transport = nodemailer.createTransport({
-      host: '127.0.0.1',
-      port: greenmail.ports.smtps,
-      secure: true,
-      auth: { user: smtp.user, pass: `${smtp.pass}x` },
-      tls: { ca: bundle, servername: 'localhost', rejectUnauthorized: true },
-    });
-    t.teardown(() => transport.close());
+    const transport = smtps({ user: smtp.user, pass: `${smtp.pass}x` }, bundle);
     const err = (await transport.sendMail({ from: smtp.user, to: imap.user, subject: 'nope', text: 'x' }).then(() => undefined, (e: unknown) => e)) as { code?: string } | undefined;
     t.equal(err?.code, 'EAUTH');
   });
 
   await t.test('SMTPS refuses a client that trusts another CA', async (t) => {
-    const transport = nodemailer.createTransport({
-      host: '127.0.0.1',
-      port: greenmail.ports.smtps,
-      secure: true,
-      auth: smtp,
-      tls: { ca: readFileSync(otherCa, 'utf8'), servername: 'localhost', rejectUnauthorized: true },
-    });
-    t.teardown(() => transport.close());
+    const transport = smtps(smtp, readFileSync(otherCa, 'utf8'));
     const err = (await transport.verify().then(() => undefined, (e: unknown) => e)) as { code?: string; message?: string } | undefined;
     t.match(err?.message ?? '', /self.signed|unable to (get|verify)|certificate/i, 'TLS verification fails');
   });
