@@ -53,3 +53,30 @@ t.test('env uses the DEMOMAIL_ prefix only', async (t) => {
   t.equal(inj.imapPort, 993);
   t.same(inj.excludedNamespaces, ['mail', 'kube-system']);
 });
+
+t.test('gateway settings: defaults follow MAIL_DOMAIN and IMAP_USER; bad values are refused with the key', async (t) => {
+  const d = settingsFrom({ MAIL_DOMAIN: 'Civi.Example', IMAP_USER: 'bounces' }).gateway;
+  t.same(d, {
+    simulateDomain: 'bounce.civi.example',
+    bounceMailbox: 'bounces@civi.example',
+    verpLocalpart: '',
+    storeMaxMessages: 5000,
+    storeMaxBytes: 256 * 1024 ** 2,
+    messageSizeLimit: 25 * 1024 ** 2,
+    maxRecipients: 1000,
+    memoryLimit: '512Mi',
+  });
+  t.equal(settingsFrom({ VERP_LOCALPART: 'imap+', STORE_MAX_BYTES: '1048576' }).gateway.storeMaxBytes, 1048576);
+  t.equal(settingsFrom({ VERP_LOCALPART: 'imap+' }).gateway.verpLocalpart, 'imap+');
+  const bad: [string, string, RegExp][] = [
+    ['SIMULATE_DOMAIN', 'not a domain', /SIMULATE_DOMAIN/],
+    ['BOUNCE_MAILBOX', 'two@x@y', /BOUNCE_MAILBOX/],
+    ['VERP_LOCALPART', 'a b', /VERP_LOCALPART/],
+    ['STORE_MAX_MESSAGES', '0', /STORE_MAX_MESSAGES/],
+    ['STORE_MAX_BYTES', '12 MB', /STORE_MAX_BYTES/],
+    ['MESSAGE_SIZE_LIMIT', '-1', /MESSAGE_SIZE_LIMIT/],
+    ['MAX_RECIPIENTS', '1.5', /MAX_RECIPIENTS/],
+    ['GATEWAY_MEMORY_LIMIT', '1 GB', /GATEWAY_MEMORY_LIMIT/],
+  ];
+  for (const [key, value, message] of bad) t.throws(() => settingsFrom({ [key]: value }), { name: 'SettingsError', message }, `${key}=${value}`);
+});

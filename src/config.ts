@@ -23,7 +23,27 @@ export interface Settings {
   smtpUser: string;
   imapUser: string;
   imap2User: string;
+  /** Mail gateway (DESIGN §7). */
+  gateway: GatewaySettings;
   names: ObjectNames;
+}
+
+export interface GatewaySettings {
+  /** Domain whose local parts `hard*`, `soft*`, `ooo*` produce simulated outcomes (default bounce.MAIL_DOMAIN). */
+  simulateDomain: string;
+  /** Mailbox that receives CiviMail return paths without `+` (default: the IMAP account's address). */
+  bounceMailbox: string;
+  /** Local-part prefix of CiviMail return paths (CiviCRM's Mail Account "localpart"); may be empty. */
+  verpLocalpart: string;
+  /** Capture store bounds: oldest messages are evicted first beyond either. */
+  storeMaxMessages: number;
+  storeMaxBytes: number;
+  /** Largest message accepted (SMTP SIZE); larger ones get 552. */
+  messageSizeLimit: number;
+  /** Most RCPT TO per message; beyond it 452. */
+  maxRecipients: number;
+  /** Memory limit of container `gateway` (the store lives in it). */
+  memoryLimit: string;
 }
 
 export interface ObjectNames {
@@ -38,7 +58,12 @@ export interface ObjectNames {
   mailserverDeployment: string;
   smtpService: string;
   imapService: string;
+  /** Service of GreenMail's REST API in releases before the gateway; the reconcile deletes it. */
   apiService: string;
+  /** Service of the mail viewer (port 8025). */
+  uiService: string;
+  /** Optional Secret (`username`, `password`) that turns on basic auth for the viewer. */
+  uiAuthSecret: string;
   webhookDeployment: string;
   webhookService: string;
   webhookTlsSecret: string;
@@ -74,6 +99,14 @@ export const DEFAULTS: Readonly<Record<string, string>> = Object.freeze({
   SMTP_USER: 'smtp',
   IMAP_USER: 'imap',
   IMAP_USER2: 'imap2',
+  SIMULATE_DOMAIN: '',
+  BOUNCE_MAILBOX: '',
+  VERP_LOCALPART: '',
+  STORE_MAX_MESSAGES: '5000',
+  STORE_MAX_BYTES: '256Mi',
+  MESSAGE_SIZE_LIMIT: '25Mi',
+  MAX_RECIPIENTS: '1000',
+  GATEWAY_MEMORY_LIMIT: '512Mi',
   CONFIG_NAME: 'demomail-config',
   CA_SECRET: 'demomail-ca',
   CA_CONFIGMAP: 'demomail-ca',
@@ -86,6 +119,8 @@ export const DEFAULTS: Readonly<Record<string, string>> = Object.freeze({
   SMTP_SERVICE: 'smtpdemo',
   IMAP_SERVICE: 'imapdemo',
   API_SERVICE: 'demomail-api',
+  UI_SERVICE: 'demomail-ui',
+  UI_AUTH_SECRET: 'demomail-ui-auth',
   WEBHOOK_DEPLOYMENT: 'demomail-webhook',
   WEBHOOK_SERVICE: 'demomail-webhook',
   WEBHOOK_TLS_SECRET: 'demomail-webhook-tls',
@@ -166,6 +201,12 @@ export function settingsFrom(raw: Readonly<Record<string, string | undefined>> =
   if (!/^\d+(Ki|Mi|Gi)?$/.test(memory)) {
     throw new SettingsError(`setting MAILSERVER_MEMORY_LIMIT="${memory}" must be a quantity such as 512Mi`);
   }
+  const gateway = gatewaySettings(get, mailDomain, user('IMAP_USER'));
+  const gatewayMemory = get('GATEWAY_MEMORY_LIMIT');
+  if (!/^\d+(Ki|Mi|Gi)?$/.test(gatewayMemory)) {
+    throw new SettingsError(`setting GATEWAY_MEMORY_LIMIT="${gatewayMemory}" must be a quantity such as 512Mi`);
+  }
+  gateway.memoryLimit = gatewayMemory;
   return {
     namespace: name('NAMESPACE'),
     clusterDomain,
@@ -180,6 +221,7 @@ export function settingsFrom(raw: Readonly<Record<string, string | undefined>> =
     smtpUser: user('SMTP_USER'),
     imapUser: user('IMAP_USER'),
     imap2User: user('IMAP_USER2'),
+    gateway,
     names: {
       config: name('CONFIG_NAME', DNS_NAME),
       caSecret: name('CA_SECRET', DNS_NAME),
@@ -193,12 +235,66 @@ export function settingsFrom(raw: Readonly<Record<string, string | undefined>> =
       smtpService: name('SMTP_SERVICE'),
       imapService: name('IMAP_SERVICE'),
       apiService: name('API_SERVICE'),
+      uiService: name('UI_SERVICE'),
+      uiAuthSecret: name('UI_AUTH_SECRET', DNS_NAME),
       webhookDeployment: name('WEBHOOK_DEPLOYMENT'),
       webhookService: name('WEBHOOK_SERVICE'),
       webhookTlsSecret: name('WEBHOOK_TLS_SECRET', DNS_NAME),
       webhookConfiguration: name('WEBHOOK_CONFIGURATION', DNS_NAME),
       bootstrapServiceAccount: name('BOOTSTRAP_SERVICE_ACCOUNT', DNS_NAME),
     },
+  };
+}
+
+const BYTE_UNITS: Readonly<Record<string, number>> = { '': 1, Ki: 1024, Mi: 1024 ** 2, Gi: 1024 ** 3, K: 1000, M: 1000 ** 2, G: 1000 ** 3 };
+
+/** `25Mi`, `256Mi`, `1048576` → bytes; undefined for anything else. */
+export function parseByteQuantity(text: string): number | undefined {
+  const match = /^(\d+)(Ki|Mi|Gi|K|M|G)?$/.exec(text);
+  if (!match) return undefined;
+  const bytes = Number(match[1]) * (BYTE_UNITS[match[2] ?? ''] ?? 1);
+  return Number.isSafeInteger(bytes) ? bytes : undefined;
+}
+
+function gatewaySettings(get: (key: string) => string, mailDomain: string, imapUser: string): GatewaySettings {
+  const simulateDomain = (get('SIMULATE_DOMAIN') || `bounce.${mailDomain}`).toLowerCase();
+  if (!DNS_NAME.test(simulateDomain)) {
+    throw new SettingsError(`setting SIMULATE_DOMAIN="${simulateDomain}" is not a DNS name such as bounce.${mailDomain}`);
+  }
+  const bounceMailbox = (get('BOUNCE_MAILBOX') || `${imapUser}@${mailDomain}`).toLowerCase();
+  const [local, domain, ...rest] = bounceMailbox.split('@');
+  if (rest.length > 0 || !local || !LOCAL_PART.test(local) || !domain || !DNS_NAME.test(domain)) {
+    throw new SettingsError(`setting BOUNCE_MAILBOX="${bounceMailbox}" must be one mail address such as ${imapUser}@${mailDomain}`);
+  }
+  const verpLocalpart = get('VERP_LOCALPART');
+  if (!/^[a-z0-9._+-]{0,40}$/i.test(verpLocalpart)) {
+    throw new SettingsError(`setting VERP_LOCALPART="${verpLocalpart}" must be empty or the start of a local part such as "imap+" (letters, digits, '.', '_', '-', '+')`);
+  }
+  const count = (key: string, min: number, max: number): number => {
+    const value = get(key);
+    const n = Number(value);
+    if (!/^\d+$/.test(value) || n < min || n > max) {
+      throw new SettingsError(`setting ${key}="${value}" must be a whole number from ${min} to ${max}`);
+    }
+    return n;
+  };
+  const bytes = (key: string, min: number, max: number): number => {
+    const value = get(key);
+    const n = parseByteQuantity(value);
+    if (n === undefined || n < min || n > max) {
+      throw new SettingsError(`setting ${key}="${value}" must be a size such as 25Mi, from ${min} to ${max} bytes`);
+    }
+    return n;
+  };
+  return {
+    simulateDomain,
+    bounceMailbox,
+    verpLocalpart,
+    storeMaxMessages: count('STORE_MAX_MESSAGES', 1, 1_000_000),
+    storeMaxBytes: bytes('STORE_MAX_BYTES', 1024 ** 2, 64 * 1024 ** 3),
+    messageSizeLimit: bytes('MESSAGE_SIZE_LIMIT', 1024, 1024 ** 3),
+    maxRecipients: count('MAX_RECIPIENTS', 1, 100_000),
+    memoryLimit: '',
   };
 }
 

@@ -1,0 +1,246 @@
+// The capture store (DESIGN §7): every message the gateway accepted or generated, in memory, bounded
+// by count and bytes, oldest evicted first. The gateway writes it; the viewer (DESIGN §8) reads it.
+// No I/O here: parsing the message into a summary happens before `add` (src/gateway/summary.ts).
+import { randomBytes } from 'node:crypto';
+import { EventEmitter } from 'node:events';
+
+/** Which routing rule (DESIGN §7) decided where one recipient's copy went. */
+export type RoutingRule =
+  | 'direct'
+  | 'plus-address'
+  | 'civimail-return-path'
+  | 'simulated-hard-bounce'
+  | 'simulated-soft-bounce'
+  | 'simulated-auto-reply';
+
+/** One recipient's copy: the envelope address and the GreenMail mailbox it was delivered to. */
+export interface Delivery {
+  recipient: string;
+  mailbox: string;
+  rule: RoutingRule;
+}
+
+/** Where a message came from: a client over one of the listeners, or our own simulation. */
+export type MessageOrigin = 'smtp' | 'submission' | 'smtps' | 'generated';
+
+/** What a generated message is, and which capture caused it. */
+export interface GeneratedFrom {
+  kind: 'dsn-hard' | 'dsn-soft' | 'auto-reply';
+  /** Id of the captured message that triggered it. */
+  messageId: string;
+  /** The simulated recipient (e.g. hard-1@bounce.demomail.test). */
+  recipient: string;
+}
+
+/** Header facts parsed once on capture, for the list and the search. */
+export interface MessageSummary {
+  subject: string;
+  /** Display form of From (`Name <addr>` or `addr`), empty when absent. */
+  from: string;
+  /** Addresses of To and Cc headers (not the envelope). */
+  to: string[];
+  cc: string[];
+  /** Date header as ISO 8601, when present and valid. */
+  date?: string;
+  messageIdHeader?: string;
+  hasHtml: boolean;
+  attachmentCount: number;
+  /** First ~200 characters of the text body, whitespace collapsed. */
+  snippet: string;
+  /** Lower-cased text body (truncated) for free-text search. */
+  text: string;
+}
+
+export interface CaptureInput {
+  raw: Buffer;
+  envelope: { mailFrom: string; rcptTo: string[] };
+  /** SMTP AUTH user, when the client authenticated. */
+  authUser?: string;
+  /** Negotiated TLS version (`TLSv1.3`), absent on a plaintext session. */
+  tls?: string;
+  clientAddress: string;
+  origin: MessageOrigin;
+  generatedFrom?: GeneratedFrom;
+  deliveries: Delivery[];
+  summary: MessageSummary;
+  /** Defaults to now. */
+  receivedAt?: Date;
+}
+
+export interface CapturedMessage extends Omit<CaptureInput, 'receivedAt'> {
+  id: string;
+  receivedAt: string;
+  size: number;
+}
+
+export interface ListQuery {
+  /** Free text and prefixes: `from:`, `to:`, `subject:`, `mailbox:`; terms are ANDed. */
+  search?: string;
+  /** Only messages delivered to this mailbox. */
+  mailbox?: string;
+  /** Paging over the newest-first list. */
+  start?: number;
+  limit?: number;
+}
+
+export interface ListResult {
+  total: number;
+  start: number;
+  messages: CapturedMessage[];
+}
+
+export type StoreEvent =
+  | { type: 'added'; message: CapturedMessage }
+  | { type: 'deleted'; id: string }
+  | { type: 'evicted'; ids: string[] }
+  | { type: 'purged' };
+
+export interface StoreStats {
+  messages: number;
+  bytes: number;
+  evictions: number;
+}
+
+export interface StoreLimits {
+  maxMessages: number;
+  maxBytes: number;
+}
+
+/** Bytes a message costs in the store: raw bytes plus its search text (the big parts). */
+export function storedBytes(input: Pick<CaptureInput, 'raw' | 'summary'>): number {
+  return input.raw.length + input.summary.text.length + input.summary.snippet.length + 512;
+}
+
+/** Parses `from:bob subject:"a b" free` into field terms; unknown prefixes are free text. */
+export function parseSearch(search: string): { field: 'from' | 'to' | 'subject' | 'mailbox' | 'any'; value: string }[] {
+  const terms: { field: 'from' | 'to' | 'subject' | 'mailbox' | 'any'; value: string }[] = [];
+  const re = /(?:(from|to|subject|mailbox):)?(?:"([^"]*)"|(\S+))/gi;
+  for (const match of search.matchAll(re)) {
+    const value = (match[2] ?? match[3] ?? '').toLowerCase();
+    if (value === '') continue;
+    const field = (match[1]?.toLowerCase() ?? 'any') as 'from' | 'to' | 'subject' | 'mailbox' | 'any';
+    terms.push({ field, value });
+  }
+  return terms;
+}
+
+interface Entry {
+  message: CapturedMessage;
+  bytes: number;
+  /** Lower-cased haystacks, computed once. */
+  from: string;
+  to: string;
+  subject: string;
+  mailboxes: Set<string>;
+  any: string;
+}
+
+export class CaptureStore {
+  private readonly entries = new Map<string, Entry>();
+  private bytes = 0;
+  private evictions = 0;
+  private sequence = 0;
+  readonly events = new EventEmitter();
+
+  constructor(readonly limits: StoreLimits) {
+    // The viewer's SSE clients each hold a listener; many browser tabs are not a leak.
+    this.events.setMaxListeners(1000);
+  }
+
+  /** Stores a message, evicting the oldest ones beyond the bounds; returns the stored record. */
+  add(input: CaptureInput): CapturedMessage {
+    const id = `${(++this.sequence).toString(36).padStart(6, '0')}${randomBytes(5).toString('hex')}`;
+    const { receivedAt, ...rest } = input;
+    const message: CapturedMessage = { ...rest, id, receivedAt: (receivedAt ?? new Date()).toISOString(), size: input.raw.length };
+    const s = input.summary;
+    const envelopeTo = input.envelope.rcptTo.join(' ');
+    const entry: Entry = {
+      message,
+      bytes: storedBytes(input),
+      from: `${s.from} ${input.envelope.mailFrom}`.toLowerCase(),
+      to: `${s.to.join(' ')} ${s.cc.join(' ')} ${envelopeTo} ${input.deliveries.map((d) => `${d.recipient} ${d.mailbox}`).join(' ')}`.toLowerCase(),
+      subject: s.subject.toLowerCase(),
+      mailboxes: new Set(input.deliveries.map((d) => d.mailbox.toLowerCase())),
+      any: '',
+    };
+    entry.any = `${entry.from}\n${entry.to}\n${entry.subject}\n${s.text}`;
+    this.entries.set(id, entry);
+    this.bytes += entry.bytes;
+    const evicted: string[] = [];
+    for (const [oldId, old] of this.entries) {
+      if (this.entries.size <= this.limits.maxMessages && this.bytes <= this.limits.maxBytes) break;
+      if (oldId === id) break; // never evict the message just added, even when it alone exceeds the bound
+      this.entries.delete(oldId);
+      this.bytes -= old.bytes;
+      evicted.push(oldId);
+    }
+    this.evictions += evicted.length;
+    if (evicted.length > 0) this.events.emit('event', { type: 'evicted', ids: evicted } satisfies StoreEvent);
+    this.events.emit('event', { type: 'added', message } satisfies StoreEvent);
+    return message;
+  }
+
+  get(id: string): CapturedMessage | undefined {
+    return this.entries.get(id)?.message;
+  }
+
+  /** Newest first, filtered by mailbox and search terms (all must match), then paged. */
+  list(query: ListQuery = {}): ListResult {
+    const terms = parseSearch(query.search ?? '');
+    const mailbox = query.mailbox?.toLowerCase();
+    const start = Math.max(0, query.start ?? 0);
+    const limit = Math.max(0, Math.min(query.limit ?? 50, 1000));
+    const all = [...this.entries.values()];
+    const messages: CapturedMessage[] = [];
+    let total = 0;
+    for (let i = all.length - 1; i >= 0; i--) {
+      const entry = all[i] as Entry;
+      if (mailbox && !entry.mailboxes.has(mailbox)) continue;
+      if (!terms.every((term) => matches(entry, term))) continue;
+      if (total >= start && messages.length < limit) messages.push(entry.message);
+      total++;
+    }
+    return { total, start, messages };
+  }
+
+  /** Every mailbox that received at least one stored message, sorted. */
+  mailboxes(): string[] {
+    const all = new Set<string>();
+    for (const entry of this.entries.values()) for (const m of entry.mailboxes) all.add(m);
+    return [...all].sort();
+  }
+
+  delete(id: string): boolean {
+    const entry = this.entries.get(id);
+    if (!entry) return false;
+    this.entries.delete(id);
+    this.bytes -= entry.bytes;
+    this.events.emit('event', { type: 'deleted', id } satisfies StoreEvent);
+    return true;
+  }
+
+  purge(): void {
+    this.entries.clear();
+    this.bytes = 0;
+    this.events.emit('event', { type: 'purged' } satisfies StoreEvent);
+  }
+
+  stats(): StoreStats {
+    return { messages: this.entries.size, bytes: this.bytes, evictions: this.evictions };
+  }
+}
+
+function matches(entry: Entry, term: { field: string; value: string }): boolean {
+  switch (term.field) {
+    case 'from':
+      return entry.from.includes(term.value);
+    case 'to':
+      return entry.to.includes(term.value);
+    case 'subject':
+      return entry.subject.includes(term.value);
+    case 'mailbox':
+      return [...entry.mailboxes].some((m) => m.includes(term.value));
+    default:
+      return entry.any.includes(term.value);
+  }
+}
