@@ -108,6 +108,18 @@ export function buildProgram(): Command {
     });
 
   program
+    .command('cleanup')
+    .description('delete what the bootstrap created, credential copies in other namespaces included (before uninstalling)')
+    .option('--config <file>', 'settings file (YAML map or the demomail-config ConfigMap)')
+    .option('--kubeconfig <file>', 'kubeconfig (default: in-cluster, then KUBECONFIG)')
+    .option('--dry-run', 'list what would be deleted, delete nothing')
+    .action(async (opts: { config?: string; kubeconfig?: string; dryRun?: boolean }) => {
+      const settings = await loadSettings(opts.config);
+      const { runCleanup } = await import('./bootstrap/cleanup.js');
+      await runCleanup({ settings, kubeconfig: opts.kubeconfig, dryRun: opts.dryRun === true });
+    });
+
+  program
     .command('install-ca')
     .description('write ca.crt, ca-bundle.crt and php/zz-demomail.ini from $DEMOMAIL_CA_PEM (the injected init container)')
     .addOption(new Option('--dir <dir>', 'target directory').env('DEMOMAIL_CA_DIR').default('/etc/demomail'))
