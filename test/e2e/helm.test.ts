@@ -1,0 +1,266 @@
+// charts/demomail with the real helm v3 on a real control plane (etcd + kube-apiserver +
+// kube-controller-manager: job-controller, garbage collector, namespace controller). There is no kubelet:
+// scripts/lib/job-runner.ts runs the hook Jobs' pods locally (`node dist/src/cli.js ARGS`, env from the
+// cluster, a token of the pod's own ServiceAccount) and reports them Succeeded/Failed through pods/status,
+// so helm waits for its hooks exactly as on a node.
+//
+// A: default values (the chart creates Namespace demomail; release in `default`): install → the reconcile
+//    hook ran as demomail-bootstrap → PKI, credentials, copies, caBundle; upgrade with changed values →
+//    the reconcile ran again, CA / passwords / caBundle unchanged; two upgrades with the same values → no
+//    object changes; an opted-in pod is injected; uninstall → the cluster is as before the install.
+// B: mail.deployMailserver "0" into an existing namespace (namespace.create=false): no mail server, PKI and
+//    webhook work; uninstall → the cleanup hook removes what the bootstrap made, the namespace stays empty.
+import { spawn } from 'node:child_process';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import t, { type Test } from 'tap';
+import { DEFAULTS, settingsFrom } from '../../src/config.js';
+import { freePorts, repoRoot, type ControlPlane } from '../../scripts/lib/control-plane.js';
+import { startJobRunner, type JobRunner } from '../../scripts/lib/job-runner.js';
+import { waitForWebhookInEffect } from '../../scripts/lib/local-webhook.js';
+import { waitFor } from '../../scripts/lib/wait.js';
+import { controlPlaneFor, ensureBuilt } from '../helpers/control-plane.js';
+import { CHART, helmBinary, helmRunner, type Helm } from '../helpers/helm.js';
+
+type Json = Record<string, any>; // any: kubectl -o json output, read field by field
+const n = settingsFrom({}).names;
+const NS = 'demomail';
+const IMAGE = DEFAULTS['IMAGE'] ?? '';
+const BOOTSTRAP_JOB = n.bootstrapServiceAccount;
+const CREDENTIALS = [n.smtpSecret, n.imapSecret, n.imap2Secret];
+
+const decoded = (data: Record<string, string> | undefined) => Object.fromEntries(Object.entries(data ?? {}).map(([k, v]) => [k, Buffer.from(v, 'base64').toString('utf8')]));
+const secretData = (plane: ControlPlane, name: string, namespace = NS) => decoded(plane.kubectlJson<Json>(['get', 'secret', name, '-n', namespace])['data']);
+const caBundles = (plane: ControlPlane) =>
+  (plane.kubectlJson<Json>(['get', 'mutatingwebhookconfiguration', n.webhookConfiguration])['webhooks'] as Json[]).map((w) => w['clientConfig']['caBundle'] as string | undefined);
+
+/** Every object the API server can list (Events and Leases aside), as kind/namespace/name → resourceVersion. */
+function clusterObjects(plane: ControlPlane): Map<string, string> {
+  const resources = plane
+    .kubectlOk(['api-resources', '--verbs=list', '-o', 'name'])
+    .trim()
+    .split('\n')
+    .filter((r) => !/^(events|events\.events\.k8s\.io|leases\.coordination\.k8s\.io)$/.test(r));
+  const list = plane.kubectlJson<{ items: Json[] }>(['get', resources.join(','), '-A']);
+  return new Map(
+    list.items
+      // Helm's release records: one per revision, Helm's own bookkeeping.
+      .filter((o) => !(o['kind'] === 'Secret' && o['type'] === 'helm.sh/release.v1'))
+      .map((o) => [`${o['kind']}/${o['metadata']['namespace'] ?? ''}/${o['metadata']['name']}`, String(o['metadata']['resourceVersion'])]),
+  );
+}
+
+function difference(before: Map<string, string>, after: Map<string, string>, compareVersions: boolean): string[] {
+  const out: string[] = [];
+  for (const key of after.keys()) if (!before.has(key)) out.push(`+ ${key}`);
+  for (const key of before.keys()) if (!after.has(key)) out.push(`- ${key}`);
+  if (compareVersions) for (const [key, v] of after) if (before.has(key) && before.get(key) !== v) out.push(`~ ${key}`);
+  return out.sort();
+}
+
+async function helmOk(t: Test, helm: Helm, args: string[]): Promise<string> {
+  const started = performance.now();
+  const r = await helm(args);
+  t.comment(`helm ${args[0]}: ${((performance.now() - started) / 1000).toFixed(1)} s`);
+  if (r.code !== 0) throw new Error(`helm ${args.join(' ')} exited ${r.code}:\n${r.stdout}\n${r.stderr}`);
+  return r.stdout;
+}
+
+/**
+ * The real webhook process with the certificates the bootstrap wrote, reached through the production
+ * `service:` reference (Service demomail-webhook swapped for an ExternalName to localhost, the port patched,
+ * as in bootstrap.test.ts); returns an opted-in pod created in `namespace`.
+ */
+async function createInjectedPod(t: Test, plane: ControlPlane, cli: string, dir: string, namespace: string, ns = NS): Promise<Json> {
+  const tlsDir = join(dir, `webhook-${ns}`);
+  mkdirSync(tlsDir, { recursive: true });
+  const tls = secretData(plane, n.webhookTlsSecret, ns);
+  writeFileSync(join(tlsDir, 'tls.crt'), tls['tls.crt'] ?? '');
+  writeFileSync(join(tlsDir, 'tls.key'), tls['tls.key'] ?? '', { mode: 0o600 });
+  writeFileSync(join(tlsDir, 'ca.crt'), plane.kubectlJson<Json>(['get', 'configmap', n.caConfigMap, '-n', ns])['data']['ca.crt']);
+  const [port] = (await freePorts(1)) as [number];
+  const webhook = spawn(
+    process.execPath,
+    [cli, 'webhook', '--cert', join(tlsDir, 'tls.crt'), '--key', join(tlsDir, 'tls.key'), '--ca-file', join(tlsDir, 'ca.crt'), '--port', String(port), '--host', '127.0.0.1'],
+    { env: { ...process.env, DEMOMAIL_NAMESPACE: ns, DEMOMAIL_DRAIN_SECONDS: '0', DEMOMAIL_LOG_LEVEL: 'warn' }, stdio: ['ignore', 'ignore', 'pipe'] },
+  );
+  let webhookErr = '';
+  webhook.stderr.on('data', (c: Buffer) => (webhookErr += c.toString('utf8')));
+  try {
+    plane.kubectlOk(['delete', 'service', n.webhookService, '-n', ns]);
+    plane.kubectlOk(['create', 'service', 'externalname', n.webhookService, '-n', ns, '--external-name', 'localhost']);
+    const mwc = plane.kubectlJson<Json>(['get', 'mutatingwebhookconfiguration', n.webhookConfiguration]);
+    const portPatch = (mwc['webhooks'] as Json[]).map((_w, i) => ({ op: 'replace', path: `/webhooks/${i}/clientConfig/service/port`, value: port }));
+    plane.kubectlOk(['patch', 'mutatingwebhookconfiguration', n.webhookConfiguration, '--type', 'json', '-p', JSON.stringify(portPatch)]);
+    await plane.waitForServiceAccount(namespace);
+    await waitForWebhookInEffect(plane, namespace, 60_000).catch((err: Error) => {
+      throw new Error(`${err.message}\nwebhook stderr: ${webhookErr}`);
+    });
+    const pod = {
+      apiVersion: 'v1',
+      kind: 'Pod',
+      metadata: { name: 'civicrm', namespace },
+      spec: { automountServiceAccountToken: false, containers: [{ name: 'app', image: 'registry.k8s.io/pause:3.10' }] },
+    };
+    return JSON.parse(plane.kubectlOk(['create', '-f', '-', '-o', 'json'], { input: JSON.stringify(pod) })) as Json;
+  } finally {
+    webhook.kill('SIGKILL');
+    t.comment(webhookErr.trim() === '' ? 'webhook: no warnings' : `webhook stderr: ${webhookErr.trim().slice(0, 500)}`);
+  }
+}
+
+function checkInjected(t: Test, plane: ControlPlane, pod: Json, ns = NS): void {
+  const init = (pod['spec']['initContainers'] as Json[] | undefined)?.[0];
+  t.equal(init?.['name'], 'demomail-ca-init', 'the opted-in pod got the init container');
+  const caEnv = (init?.['env'] as Json[] | undefined)?.find((e) => e['name'] === 'DEMOMAIL_CA_PEM')?.['value'];
+  t.equal(caEnv, plane.kubectlJson<Json>(['get', 'configmap', n.caConfigMap, '-n', ns])['data']['ca.crt'], 'with the CA the bootstrap published');
+  t.equal(caEnv, secretData(plane, n.caSecret, ns)['tls.crt'], 'which is the CA in Secret demomail-ca');
+}
+
+const lastRun = (runner: JobRunner, job: string) => runner.runsOf(job).at(-1);
+
+await t.test('helm install / upgrade / uninstall on a real control plane', async (t) => {
+  const bin = helmBinary(t);
+  if (bin === undefined) return;
+  const plane = await controlPlaneFor(t);
+  if (!plane) return;
+  ensureBuilt();
+  const cli = join(repoRoot(), 'dist', 'src', 'cli.js');
+  const dir = mkdtempSync(join(tmpdir(), 'demomail-helm-e2e-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const helm = helmRunner(bin, join(dir, 'helm-home'), plane.kubeconfigPath);
+  const runner = await startJobRunner(plane, { image: IMAGE, log: (line) => t.comment(line) });
+  t.teardown(() => runner.stop());
+  const started = performance.now();
+
+  // Application namespaces: one opted in (receives copies), one holding the seed platform's own
+  // ConfigMap config-mailserver (not ours: the cleanup must keep it).
+  plane.kubectlOk(['create', 'namespace', 'shop']);
+  plane.kubectlOk(['label', 'namespace', 'shop', 'demomail/injection=enabled']);
+  plane.kubectlOk(['create', 'namespace', 'seed']);
+  plane.kubectlOk(['create', 'configmap', n.mailserverConfig, '-n', 'seed', '--from-literal=SMTP_USER_SECRET=seed-smtp']);
+  await plane.waitForServiceAccount('shop');
+  await plane.waitForServiceAccount('seed');
+  const pristine = clusterObjects(plane);
+  t.ok(pristine.size > 50, `the snapshot lists every object the API server holds (${pristine.size} before the install)`);
+
+  await t.test('A: default values', async (t) => {
+    let caPem = '';
+    let passwords: string[] = [];
+    let bundles: (string | undefined)[] = [];
+
+    await t.test('install: the reconcile hook ran as its ServiceAccount and made PKI, credentials, copies, caBundle', async (t) => {
+      const out = await helmOk(t, helm, ['install', 'demomail', CHART, '--namespace', 'default', '--timeout', '3m']);
+      t.match(out, /STATUS: deployed/);
+      t.match(out, /kubectl label namespace MY-APP demomail\/injection=enabled/, 'NOTES say what to label');
+      const run = lastRun(runner, BOOTSTRAP_JOB);
+      t.equal(runner.runsOf(BOOTSTRAP_JOB).length, 1, 'one reconcile run');
+      t.equal(run?.exitCode, 0, `bootstrap exit 0: ${run?.stderr}`);
+      t.equal(run?.serviceAccount, n.bootstrapServiceAccount, "with the Job's own ServiceAccount token");
+      t.same(run?.args, ['bootstrap']);
+      t.equal(plane.kubectl(['get', 'job', BOOTSTRAP_JOB, '-n', NS]).code, 1, 'hook-succeeded: the finished Job is gone');
+      caPem = secretData(plane, n.caSecret)['tls.crt'] ?? '';
+      t.match(caPem, /BEGIN CERTIFICATE/);
+      passwords = CREDENTIALS.map((name) => secretData(plane, name)['password'] ?? '');
+      for (const p of passwords) t.match(p, /^[A-Za-z0-9]{24,}$/);
+      for (const name of CREDENTIALS) t.same(secretData(plane, name, 'shop'), secretData(plane, name), `shop/${name} is a copy`);
+      bundles = caBundles(plane);
+      const webhookCa = Buffer.from(secretData(plane, n.webhookTlsSecret)['ca.crt'] ?? '').toString('base64');
+      t.same(bundles, [webhookCa, webhookCa], 'caBundle on both entries');
+      t.equal(plane.kubectl(['get', 'deployment', n.mailserverDeployment, '-n', NS]).code, 0, 'mail server Deployment');
+      t.equal(plane.kubectlJson<Json>(['get', 'namespace', NS])['metadata']['labels']['pod-security.kubernetes.io/enforce'], 'restricted');
+    });
+
+    await t.test('upgrade with changed values: reconcile ran again; CA, passwords and caBundle unchanged', async (t) => {
+      const tlsBefore = secretData(plane, n.mailserverTlsSecret)['tls.crt'];
+      const caVersion = plane.kubectlJson<Json>(['get', 'secret', n.caSecret, '-n', NS])['metadata']['resourceVersion'];
+      await helmOk(t, helm, ['upgrade', 'demomail', CHART, '--namespace', 'default', '--timeout', '3m', '--set', 'mail.extraSans={mail.example.org}', '--set', 'webhook.timeoutSeconds=4']);
+      t.equal(runner.runsOf(BOOTSTRAP_JOB).length, 2, 'the reconcile hook ran on the upgrade (no immutable-Job error)');
+      const run = lastRun(runner, BOOTSTRAP_JOB);
+      t.equal(run?.exitCode, 0, run?.stderr ?? '');
+      t.match(run?.stdout, /demomail-mailserver-tls: certificate renewed — the SAN list changed|Secret demomail\/demomail-mailserver-tls: updated/, 'the new EXTRA_SANS reached the certificate');
+      t.not(secretData(plane, n.mailserverTlsSecret)['tls.crt'], tlsBefore, 'mail server certificate re-issued');
+      t.equal(secretData(plane, n.caSecret)['tls.crt'], caPem, 'same CA');
+      t.equal(plane.kubectlJson<Json>(['get', 'secret', n.caSecret, '-n', NS])['metadata']['resourceVersion'], caVersion, 'Secret demomail-ca not even rewritten');
+      t.same(CREDENTIALS.map((name) => secretData(plane, name)['password']), passwords, 'same passwords');
+      const mwc = plane.kubectlJson<Json>(['get', 'mutatingwebhookconfiguration', n.webhookConfiguration]);
+      t.same((mwc['webhooks'] as Json[]).map((w) => w['timeoutSeconds']), [4, 4], 'helm changed the webhook configuration');
+      t.same(caBundles(plane), bundles, "and left the bootstrap's caBundle alone (three-way merge: a field in neither manifest is kept)");
+    });
+
+    await t.test('upgrade twice with the same values: no object changes', async (t) => {
+      const args = ['upgrade', 'demomail', CHART, '--namespace', 'default', '--timeout', '3m', '--set', 'mail.extraSans={mail.example.org}', '--set', 'webhook.timeoutSeconds=4'];
+      await helmOk(t, helm, args);
+      const before = clusterObjects(plane);
+      await helmOk(t, helm, args);
+      t.equal(runner.runsOf(BOOTSTRAP_JOB).length, 4, 'the reconcile ran on each upgrade');
+      t.match(lastRun(runner, BOOTSTRAP_JOB)?.stdout, /; 0 write\(s\)/, 'and found nothing to do');
+      // The hook Job and its pod come and go (deleted on success, the pod by the garbage collector).
+      const transient = (key: string) => key.startsWith(`Job/${NS}/${BOOTSTRAP_JOB}`) || key.startsWith(`Pod/${NS}/${BOOTSTRAP_JOB}-`);
+      const changed = await waitFor('the hook Job pod to be collected', () => {
+        const d = difference(before, clusterObjects(plane), true).filter((line) => !transient(line.slice(2)));
+        return d.length === 0 ? d : undefined;
+      }, 30_000).catch(() => difference(before, clusterObjects(plane), true).filter((line) => !transient(line.slice(2))));
+      t.same(changed, [], 'every object has the same resourceVersion');
+      t.same(caBundles(plane), bundles);
+    });
+
+    await t.test('an opted-in pod is injected with the CA the bootstrap made', async (t) => {
+      const pod = await createInjectedPod(t, plane, cli, dir, 'shop');
+      checkInjected(t, plane, pod);
+      plane.kubectlOk(['delete', 'pod', 'civicrm', '-n', 'shop', '--wait=false']);
+    });
+
+    await t.test('uninstall: the cleanup hook ran, nothing of demomail is left', async (t) => {
+      await helmOk(t, helm, ['uninstall', 'demomail', '--namespace', 'default', '--timeout', '3m']);
+      const cleanup = runner.runsOf('demomail-cleanup').at(-1);
+      t.equal(cleanup?.exitCode, 0, `cleanup exit 0: ${cleanup?.stderr}`);
+      t.equal(cleanup?.serviceAccount, 'demomail-cleanup');
+      t.match(cleanup?.stdout, /Secret shop\/demomail-smtp: deleted/);
+      t.match(cleanup?.stdout, /ConfigMap seed\/config-mailserver: kept — not created by demomail/);
+      const left = await waitFor('the namespace and the garbage collector to finish', () => {
+        const d = difference(pristine, clusterObjects(plane), false);
+        return d.length === 0 ? d : undefined;
+      }, 120_000).catch(() => difference(pristine, clusterObjects(plane), false));
+      t.same(left, [], 'every namespaced and cluster object is as before the install');
+      t.equal(plane.kubectlJson<Json>(['get', 'configmap', n.mailserverConfig, '-n', 'seed'])['data']['SMTP_USER_SECRET'], 'seed-smtp', "the seed's own config-mailserver kept");
+    });
+  });
+
+  await t.test('B: mail.deployMailserver "0" into an existing namespace', async (t) => {
+    plane.kubectlOk(['create', 'namespace', NS]);
+    await plane.waitForServiceAccount(NS);
+    const before = clusterObjects(plane);
+
+    await t.test('install: no mail server; PKI, credentials and caBundle', async (t) => {
+      const out = await helmOk(t, helm, ['install', 'demomail', CHART, '--namespace', NS, '--set', 'namespace.create=false', '--set-string', 'mail.deployMailserver=0', '--timeout', '3m']);
+      t.match(out, /no mail server was deployed/);
+      t.equal(lastRun(runner, BOOTSTRAP_JOB)?.exitCode, 0, lastRun(runner, BOOTSTRAP_JOB)?.stderr ?? '');
+      for (const [kind, name] of [['deployment', n.mailserverDeployment], ['service', n.smtpService], ['service', n.imapService]] as const) {
+        t.equal(plane.kubectl(['get', kind, name, '-n', NS]).code, 1, `no ${kind} ${name}`);
+      }
+      for (const name of [n.caSecret, n.webhookTlsSecret, ...CREDENTIALS]) t.equal(plane.kubectl(['get', 'secret', name, '-n', NS]).code, 0, `Secret ${name}`);
+      t.equal(plane.kubectl(['get', 'secret', n.smtpSecret, '-n', 'shop']).code, 0, 'copies in shop');
+      t.ok(caBundles(plane).every((b) => typeof b === 'string' && b.length > 0), 'caBundle written');
+    });
+
+    await t.test('the webhook injects an opted-in pod', async (t) => {
+      const pod = await createInjectedPod(t, plane, cli, dir, 'shop');
+      checkInjected(t, plane, pod);
+      plane.kubectlOk(['delete', 'pod', 'civicrm', '-n', 'shop', '--wait=false']);
+    });
+
+    await t.test('uninstall: the namespace stays, nothing of demomail in it or elsewhere', async (t) => {
+      await helmOk(t, helm, ['uninstall', 'demomail', '--namespace', NS, '--timeout', '3m']);
+      t.equal(runner.runsOf('demomail-cleanup').at(-1)?.exitCode, 0);
+      const left = await waitFor('the garbage collector to finish', () => {
+        const d = difference(before, clusterObjects(plane), false);
+        return d.length === 0 ? d : undefined;
+      }, 60_000).catch(() => difference(before, clusterObjects(plane), false));
+      t.same(left, [], 'every namespaced and cluster object is as before the install');
+    });
+  });
+
+  t.comment(`helm e2e: ${((performance.now() - started) / 1000).toFixed(1)} s after the control plane was up; ${runner.runs.length} Job pod(s) run locally`);
+});
