@@ -150,6 +150,13 @@ await t.test('helm install / upgrade / uninstall on a real control plane', async
     let passwords: string[] = [];
     let bundles: (string | undefined)[] = [];
 
+    await t.test('a typo in a value key fails the install, naming the key, before anything is created', async (t) => {
+      const r = await helm(['install', 'demomail', CHART, '--namespace', 'default', '--set', 'mail.deployMailServer=1']);
+      t.not(r.code, 0);
+      t.match(r.stderr, /at '\/mail': additional properties 'deployMailServer' not allowed/);
+      t.same(difference(pristine, clusterObjects(plane), false), [], 'no object created');
+    });
+
     await t.test('install: the reconcile hook ran as its ServiceAccount and made PKI, credentials, copies, caBundle', async (t) => {
       const out = await helmOk(t, helm, ['install', 'demomail', CHART, '--namespace', 'default', '--timeout', '3m']);
       t.match(out, /STATUS: deployed/);
@@ -210,6 +217,13 @@ await t.test('helm install / upgrade / uninstall on a real control plane', async
       const pod = await createInjectedPod(t, plane, cli, dir, 'shop');
       checkInjected(t, plane, pod);
       plane.kubectlOk(['delete', 'pod', 'civicrm', '-n', 'shop', '--wait=false']);
+    });
+
+    await t.test("the README's kubectl cleanup selector finds exactly the bootstrap's objects", async (t) => {
+      const found = plane.kubectlOk(['get', 'secrets,configmaps', '--all-namespaces', '-l', 'app.kubernetes.io/managed-by=demomail', '-o', 'jsonpath={range .items[*]}{.kind}/{.metadata.namespace}/{.metadata.name}{"\\n"}{end}']);
+      const copies = found.trim().split('\n').filter((line) => !line.includes(`/${NS}/`)).sort();
+      t.same(copies, ['ConfigMap/shop/config-mailserver', ...CREDENTIALS.map((name) => `Secret/shop/${name}`).sort()], 'the copies in shop, not the seed ConfigMap');
+      t.notOk(found.includes(n.config), 'never the chart-owned settings');
     });
 
     await t.test('uninstall: the cleanup hook ran, nothing of demomail is left', async (t) => {
