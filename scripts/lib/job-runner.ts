@@ -10,6 +10,11 @@
 //   KUBECONFIG (what `loadFromDefault` reads; the in-cluster variables are not set), so the RBAC the
 //   chart grants is what is exercised.
 // Only pods whose single container runs `image` are run; others are left Pending (not ours to fake).
+//
+// `webhookReadiness`: pods of our image running `webhook` (the webhook Deployment's) are not run; they are
+// reported Running and Ready as soon as the Secret and ConfigMap their volumes name exist — what the
+// webhook's /readyz says once it has loaded its certificate and the mail CA. That is enough for
+// `helm install --wait` to see the Deployment become available after the reconcile made the PKI.
 import { spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { request, type RequestOptions } from 'node:https';
@@ -34,7 +39,7 @@ export interface JobRun {
 export interface JobRunner {
   /** Finished runs, oldest first. */
   readonly runs: readonly JobRun[];
-  /** Runs of the Job named `job` (every pod of it). */
+  /** Runs of the Jobs whose name is `job` or starts with `job-` (every pod of them). */
   runsOf(job: string): JobRun[];
   stop(): Promise<void>;
 }
@@ -45,6 +50,8 @@ export interface JobRunnerOptions {
   log?: (line: string) => void;
   /** Kill a run after this long (default 120 s); the pod is then marked Failed. */
   timeoutMs?: number;
+  /** Report the webhook Deployment's pods Ready once their Secret and ConfigMap volumes exist. */
+  webhookReadiness?: boolean;
 }
 
 /** One HTTPS request to the API server as admin; JSON in and out. */
@@ -187,12 +194,54 @@ export async function startJobRunner(plane: ControlPlane, options: JobRunnerOpti
     if (r.status !== 200 && r.status !== 404) log(`job runner: patching pods/status of ${namespace}/${name} failed: HTTP ${r.status} ${r.body['message'] ?? ''}`);
   };
 
+  // Webhook pods waiting for their volumes, by uid; checked every 300 ms.
+  const waiting = new Map<string, Json>();
+  const volumesPresent = async (pod: Json): Promise<boolean> => {
+    const ns = encodeURIComponent(pod['metadata']['namespace'] as string);
+    for (const v of (pod['spec']['volumes'] ?? []) as Json[]) {
+      const path = v['secret'] ? `secrets/${encodeURIComponent(v['secret']['secretName'])}` : v['configMap'] ? `configmaps/${encodeURIComponent(v['configMap']['name'])}` : undefined;
+      if (path && (await api(plane, 'GET', `/api/v1/namespaces/${ns}/${path}`)).status !== 200) return false;
+    }
+    return true;
+  };
+  const reportReady = async (pod: Json): Promise<void> => {
+    const now = new Date().toISOString().replace(/\.\d+Z$/, 'Z');
+    const condition = (type: string) => ({ type, status: 'True', lastTransitionTime: now });
+    const container = pod['spec']['containers'][0] as Json;
+    const status = {
+      status: {
+        phase: 'Running',
+        startTime: now,
+        conditions: ['PodScheduled', 'Initialized', 'ContainersReady', 'Ready'].map(condition),
+        containerStatuses: [{ name: container['name'], image: container['image'], imageID: '', ready: true, started: true, restartCount: 0, state: { running: { startedAt: now } } }],
+      },
+    };
+    const meta = pod['metadata'];
+    const r = await api(plane, 'PATCH', `/api/v1/namespaces/${encodeURIComponent(meta['namespace'])}/pods/${encodeURIComponent(meta['name'])}/status`, status, 'application/merge-patch+json');
+    if (r.status === 200) log(`job runner: ${meta['namespace']}/${meta['name']} reported Ready (its certificate and CA exist)`);
+  };
+  const readiness = setInterval(() => {
+    for (const [uid, pod] of waiting) {
+      void volumesPresent(pod).then(async (present) => {
+        if (!present || !waiting.has(uid)) return;
+        waiting.delete(uid);
+        await reportReady(pod);
+      }).catch(() => undefined);
+    }
+  }, 300);
+
   const consider = (pod: Json) => {
     const uid = pod['metadata']?.['uid'] as string | undefined;
-    const owner = ((pod['metadata']?.['ownerReferences'] ?? []) as Json[]).some((o) => o['kind'] === 'Job');
+    const owners = (pod['metadata']?.['ownerReferences'] ?? []) as Json[];
     const containers = (pod['spec']?.['containers'] ?? []) as Json[];
-    if (!uid || !owner || started.has(uid) || pod['status']?.['phase'] !== 'Pending' || pod['metadata']?.['deletionTimestamp']) return;
+    if (!uid || started.has(uid) || pod['status']?.['phase'] !== 'Pending' || pod['metadata']?.['deletionTimestamp']) return;
     if (containers.length !== 1 || containers[0]?.['image'] !== options.image) return;
+    if (options.webhookReadiness && owners.some((o) => o['kind'] === 'ReplicaSet') && containers[0]?.['args']?.[0] === 'webhook') {
+      started.add(uid);
+      waiting.set(uid, pod);
+      return;
+    }
+    if (!owners.some((o) => o['kind'] === 'Job')) return;
     started.add(uid);
     const p = runPod(pod).catch((err: Error) => log(`job runner: ${err.message}`));
     running.add(p);
@@ -239,9 +288,10 @@ export async function startJobRunner(plane: ControlPlane, options: JobRunnerOpti
     get runs() {
       return runs;
     },
-    runsOf: (job: string) => runs.filter((r) => r.job === job),
+    runsOf: (job: string) => runs.filter((r) => r.job === job || r.job.startsWith(`${job}-`)),
     stop: async () => {
       stopped = true;
+      clearInterval(readiness);
       watch?.destroy();
       await Promise.all([...running]);
       await rm(dir, { recursive: true, force: true });

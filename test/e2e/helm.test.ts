@@ -1,11 +1,12 @@
 // charts/demomail with the real helm v3 on a real control plane (etcd + kube-apiserver +
 // kube-controller-manager: job-controller, garbage collector, namespace controller). There is no kubelet:
-// scripts/lib/job-runner.ts runs the hook Jobs' pods locally (`node dist/src/cli.js ARGS`, env from the
+// scripts/lib/job-runner.ts runs the Jobs' pods locally (`node dist/src/cli.js ARGS`, env from the
 // cluster, a token of the pod's own ServiceAccount) and reports them Succeeded/Failed through pods/status,
-// so helm waits for its hooks exactly as on a node.
+// and reports the webhook pods Ready once their certificate exists, so `helm install --wait
+// --wait-for-jobs` and the uninstall hook behave exactly as on a node.
 //
 // A: default values (the chart creates Namespace demomail; release in `default`): install → the reconcile
-//    hook ran as demomail-bootstrap → PKI, credentials, copies, caBundle; upgrade with changed values →
+//    Job ran as demomail-bootstrap → PKI, credentials, copies, caBundle; upgrade with changed values →
 //    the reconcile ran again, CA / passwords / caBundle unchanged; two upgrades with the same values → no
 //    object changes; an opted-in pod is injected; uninstall → the cluster is as before the install.
 // B: mail.deployMailserver "0" into an existing namespace (namespace.create=false): no mail server, PKI and
@@ -27,7 +28,9 @@ type Json = Record<string, any>; // any: kubectl -o json output, read field by f
 const n = settingsFrom({}).names;
 const NS = 'demomail';
 const IMAGE = DEFAULTS['IMAGE'] ?? '';
+/** The reconcile Job's name prefix (the chart appends a hash of its inputs and the release revision). */
 const BOOTSTRAP_JOB = n.bootstrapServiceAccount;
+const WAIT = ['--wait', '--wait-for-jobs', '--timeout', '3m'];
 const CREDENTIALS = [n.smtpSecret, n.imapSecret, n.imap2Secret];
 
 const decoded = (data: Record<string, string> | undefined) => Object.fromEntries(Object.entries(data ?? {}).map(([k, v]) => [k, Buffer.from(v, 'base64').toString('utf8')]));
@@ -130,7 +133,7 @@ await t.test('helm install / upgrade / uninstall on a real control plane', async
   const dir = mkdtempSync(join(tmpdir(), 'demomail-helm-e2e-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const helm = helmRunner(bin, join(dir, 'helm-home'), plane.kubeconfigPath);
-  const runner = await startJobRunner(plane, { image: IMAGE, log: (line) => t.comment(line) });
+  const runner = await startJobRunner(plane, { image: IMAGE, webhookReadiness: true, log: (line) => t.comment(line) });
   t.teardown(() => runner.stop());
   const started = performance.now();
 
@@ -157,8 +160,8 @@ await t.test('helm install / upgrade / uninstall on a real control plane', async
       t.same(difference(pristine, clusterObjects(plane), false), [], 'no object created');
     });
 
-    await t.test('install: the reconcile hook ran as its ServiceAccount and made PKI, credentials, copies, caBundle', async (t) => {
-      const out = await helmOk(t, helm, ['install', 'demomail', CHART, '--namespace', 'default', '--timeout', '3m']);
+    await t.test('install --wait: the reconcile Job ran as its ServiceAccount and made PKI, credentials, copies, caBundle', async (t) => {
+      const out = await helmOk(t, helm, ['install', 'demomail', CHART, '--namespace', 'default', ...WAIT]);
       t.match(out, /STATUS: deployed/);
       t.match(out, /kubectl label namespace MY-APP demomail\/injection=enabled/, 'NOTES say what to label');
       const run = lastRun(runner, BOOTSTRAP_JOB);
@@ -166,7 +169,10 @@ await t.test('helm install / upgrade / uninstall on a real control plane', async
       t.equal(run?.exitCode, 0, `bootstrap exit 0: ${run?.stderr}`);
       t.equal(run?.serviceAccount, n.bootstrapServiceAccount, "with the Job's own ServiceAccount token");
       t.same(run?.args, ['bootstrap']);
-      t.equal(plane.kubectl(['get', 'job', BOOTSTRAP_JOB, '-n', NS]).code, 1, 'hook-succeeded: the finished Job is gone');
+      const jobs = plane.kubectlJson<{ items: Json[] }>(['get', 'jobs', '-n', NS, '-l', 'app.kubernetes.io/component=bootstrap']).items;
+      t.same(jobs.map((j) => j['metadata']['name']), [run?.job], 'one reconcile Job, the one that ran');
+      t.ok((jobs[0]?.['status']['conditions'] as Json[]).some((c) => c['type'] === 'Complete' && c['status'] === 'True'), 'Complete (job-controller)');
+      t.equal(plane.kubectlJson<Json>(['get', 'deployment', n.webhookDeployment, '-n', NS])['status']['availableReplicas'], 2, 'webhook Deployment available: --wait was satisfied');
       caPem = secretData(plane, n.caSecret)['tls.crt'] ?? '';
       t.match(caPem, /BEGIN CERTIFICATE/);
       passwords = CREDENTIALS.map((name) => secretData(plane, name)['password'] ?? '');
@@ -182,8 +188,11 @@ await t.test('helm install / upgrade / uninstall on a real control plane', async
     await t.test('upgrade with changed values: reconcile ran again; CA, passwords and caBundle unchanged', async (t) => {
       const tlsBefore = secretData(plane, n.mailserverTlsSecret)['tls.crt'];
       const caVersion = plane.kubectlJson<Json>(['get', 'secret', n.caSecret, '-n', NS])['metadata']['resourceVersion'];
-      await helmOk(t, helm, ['upgrade', 'demomail', CHART, '--namespace', 'default', '--timeout', '3m', '--set', 'mail.extraSans={mail.example.org}', '--set', 'webhook.timeoutSeconds=4']);
-      t.equal(runner.runsOf(BOOTSTRAP_JOB).length, 2, 'the reconcile hook ran on the upgrade (no immutable-Job error)');
+      const firstJob = lastRun(runner, BOOTSTRAP_JOB)?.job;
+      await helmOk(t, helm, ['upgrade', 'demomail', CHART, '--namespace', 'default', ...WAIT, '--set', 'mail.extraSans={mail.example.org}', '--set', 'webhook.timeoutSeconds=4']);
+      t.equal(runner.runsOf(BOOTSTRAP_JOB).length, 2, 'the reconcile ran on the upgrade, as a new Job (no immutable-Job error)');
+      t.not(lastRun(runner, BOOTSTRAP_JOB)?.job, firstJob);
+      t.equal(plane.kubectl(['get', 'job', firstJob ?? '', '-n', NS]).code, 1, "helm deleted the previous revision's Job");
       const run = lastRun(runner, BOOTSTRAP_JOB);
       t.equal(run?.exitCode, 0, run?.stderr ?? '');
       t.match(run?.stdout, /demomail-mailserver-tls: certificate renewed — the SAN list changed|Secret demomail\/demomail-mailserver-tls: updated/, 'the new EXTRA_SANS reached the certificate');
@@ -197,15 +206,15 @@ await t.test('helm install / upgrade / uninstall on a real control plane', async
     });
 
     await t.test('upgrade twice with the same values: no object changes', async (t) => {
-      const args = ['upgrade', 'demomail', CHART, '--namespace', 'default', '--timeout', '3m', '--set', 'mail.extraSans={mail.example.org}', '--set', 'webhook.timeoutSeconds=4'];
+      const args = ['upgrade', 'demomail', CHART, '--namespace', 'default', ...WAIT, '--set', 'mail.extraSans={mail.example.org}', '--set', 'webhook.timeoutSeconds=4'];
       await helmOk(t, helm, args);
       const before = clusterObjects(plane);
       await helmOk(t, helm, args);
       t.equal(runner.runsOf(BOOTSTRAP_JOB).length, 4, 'the reconcile ran on each upgrade');
       t.match(lastRun(runner, BOOTSTRAP_JOB)?.stdout, /; 0 write\(s\)/, 'and found nothing to do');
-      // The hook Job and its pod come and go (deleted on success, the pod by the garbage collector).
-      const transient = (key: string) => key.startsWith(`Job/${NS}/${BOOTSTRAP_JOB}`) || key.startsWith(`Pod/${NS}/${BOOTSTRAP_JOB}-`);
-      const changed = await waitFor('the hook Job pod to be collected', () => {
+      // The reconcile Job is replaced on every upgrade (a new revision, a new name); its pod goes with it.
+      const transient = (key: string) => key.startsWith(`Job/${NS}/${BOOTSTRAP_JOB}-`) || key.startsWith(`Pod/${NS}/${BOOTSTRAP_JOB}-`);
+      const changed = await waitFor("the previous Job's pod to be collected", () => {
         const d = difference(before, clusterObjects(plane), true).filter((line) => !transient(line.slice(2)));
         return d.length === 0 ? d : undefined;
       }, 30_000).catch(() => difference(before, clusterObjects(plane), true).filter((line) => !transient(line.slice(2))));
@@ -248,7 +257,7 @@ await t.test('helm install / upgrade / uninstall on a real control plane', async
     const before = clusterObjects(plane);
 
     await t.test('install: no mail server; PKI, credentials and caBundle', async (t) => {
-      const out = await helmOk(t, helm, ['install', 'demomail', CHART, '--namespace', NS, '--set', 'namespace.create=false', '--set-string', 'mail.deployMailserver=0', '--timeout', '3m']);
+      const out = await helmOk(t, helm, ['install', 'demomail', CHART, '--namespace', NS, '--set', 'namespace.create=false', '--set-string', 'mail.deployMailserver=0', ...WAIT]);
       t.match(out, /no mail server was deployed/);
       t.equal(lastRun(runner, BOOTSTRAP_JOB)?.exitCode, 0, lastRun(runner, BOOTSTRAP_JOB)?.stderr ?? '');
       for (const [kind, name] of [['deployment', n.mailserverDeployment], ['service', n.smtpService], ['service', n.imapService]] as const) {
