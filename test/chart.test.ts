@@ -200,6 +200,28 @@ if (bin !== undefined) {
     }
   });
 
+  t.test('gateway and viewer settings; the viewer Ingress never goes without basic auth', async (t) => {
+    const rendered = await template(['-f', valuesFile('gateway.yaml', [
+      'gateway: {simulateDomain: sim.example, bounceMailbox: bounces@demomail.test, verpLocalpart: "imap+", store: {maxMessages: 100, maxBytes: 64Mi}, messageSizeLimit: 10Mi, maxRecipients: 50, memoryLimit: 1Gi}',
+      '',
+    ].join('\n'))]);
+    const data = (find(rendered, 'ConfigMap', 'demomail-config') as { data: Record<string, string> } | undefined)?.data ?? {};
+    t.same(
+      [data['SIMULATE_DOMAIN'], data['BOUNCE_MAILBOX'], data['VERP_LOCALPART'], data['STORE_MAX_MESSAGES'], data['STORE_MAX_BYTES'], data['MESSAGE_SIZE_LIMIT'], data['MAX_RECIPIENTS'], data['GATEWAY_MEMORY_LIMIT']],
+      ['sim.example', 'bounces@demomail.test', 'imap+', '100', '64Mi', '10Mi', '50', '1Gi'],
+    );
+    t.notOk((await template()).some((o) => o.kind === 'Ingress'), 'no Ingress by default');
+    const noAuth = await helm(['template', 'demomail', CHART, '--set', 'viewer.ingress.enabled=true', '--set', 'viewer.ingress.host=mail.example']);
+    t.not(noAuth.code, 0, 'an Ingress without basic auth is refused');
+    t.match(noAuth.stderr, /viewer\.ingress\.enabled=true needs viewer\.ingress\.basicAuth\.existingSecret/);
+    const withAuth = await template(['--set', 'viewer.ingress.enabled=true', '--set', 'viewer.ingress.host=mail.example', '--set', 'viewer.ingress.className=nginx', '--set', 'viewer.ingress.basicAuth.existingSecret=viewer-auth']);
+    const ingress = find(withAuth, 'Ingress', 'demomail-ui') as unknown as { spec: { ingressClassName: string; rules: { host: string; http: { paths: { backend: unknown }[] } }[] } };
+    t.equal(ingress.spec.ingressClassName, 'nginx');
+    t.equal(ingress.spec.rules[0]?.host, 'mail.example');
+    t.same(ingress.spec.rules[0]?.http.paths[0]?.backend, { service: { name: 'demomail-ui', port: { number: 8025 } } });
+    t.equal((find(withAuth, 'ConfigMap', 'demomail-config') as { data: Record<string, string> } | undefined)?.data['UI_AUTH_SECRET'], 'viewer-auth', 'the gateway reads that Secret');
+  });
+
   t.test('ConfigMap keys are exactly src/config.ts DEFAULTS', async (t) => {
     const config = find(await template(), 'ConfigMap', 'demomail-config') as { data: Record<string, string> } | undefined;
     const manifestKeys = Object.keys((parseYaml(readFileSync(join(root, 'manifests', 'config.yaml'), 'utf8')) as { data: Record<string, string> }).data).sort();

@@ -164,6 +164,7 @@ await t.test('helm install / upgrade / uninstall on a real control plane', async
       const out = await helmOk(t, helm, ['install', 'demomail', CHART, '--namespace', 'default', ...WAIT]);
       t.match(out, /STATUS: deployed/);
       t.match(out, /kubectl label namespace MY-APP demomail\/injection=enabled/, 'NOTES say what to label');
+      t.match(out, /kubectl -n demomail port-forward svc\/demomail-ui 8025/, 'and how to reach the viewer');
       const run = lastRun(runner, BOOTSTRAP_JOB);
       t.equal(runner.runsOf(BOOTSTRAP_JOB).length, 1, 'one reconcile run');
       t.equal(run?.exitCode, 0, `bootstrap exit 0: ${run?.stderr}`);

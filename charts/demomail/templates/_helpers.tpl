@@ -169,3 +169,12 @@ matchExpressions:
   {{- toYaml . | nindent 2 }}
 {{- end }}
 {{- end -}}
+
+{{/* UI_AUTH_SECRET: the Ingress's basic-auth Secret when the Ingress is on (required then), else names.uiAuthSecret. */}}
+{{- define "demomail.uiAuthSecret" -}}
+{{- if .Values.viewer.ingress.enabled -}}
+{{- required "viewer.ingress.enabled=true needs viewer.ingress.basicAuth.existingSecret: the name of a Secret (keys username, password) you created in the demomail namespace; the viewer shows every captured message, so it is never exposed without basic auth" .Values.viewer.ingress.basicAuth.existingSecret -}}
+{{- else -}}
+{{- .Values.names.uiAuthSecret -}}
+{{- end -}}
+{{- end -}}
