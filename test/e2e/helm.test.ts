@@ -22,7 +22,7 @@ import { startJobRunner, type JobRunner } from '../../scripts/lib/job-runner.js'
 import { waitForWebhookInEffect } from '../../scripts/lib/local-webhook.js';
 import { waitFor } from '../../scripts/lib/wait.js';
 import { controlPlaneFor, ensureBuilt } from '../helpers/control-plane.js';
-import { CHART, helmBinary, helmRunner, type Helm } from '../helpers/helm.js';
+import { CHART, HELM_VERSIONS, helmBinary, helmRunner, type Helm } from '../helpers/helm.js';
 
 type Json = Record<string, any>; // any: kubectl -o json output, read field by field
 const n = settingsFrom({}).names;
@@ -31,6 +31,8 @@ const IMAGE = DEFAULTS['IMAGE'] ?? '';
 /** The reconcile Job's name prefix (the chart appends a hash of its inputs and the release revision). */
 const BOOTSTRAP_JOB = n.bootstrapServiceAccount;
 const WAIT = ['--wait', '--wait-for-jobs', '--timeout', '3m'];
+/** The reconcile Job is replaced on every upgrade (a new revision, a new name); its pod goes with it. */
+const transient = (key: string) => key.startsWith(`Job/${NS}/${BOOTSTRAP_JOB}-`) || key.startsWith(`Pod/${NS}/${BOOTSTRAP_JOB}-`);
 const CREDENTIALS = [n.smtpSecret, n.imapSecret, n.imap2Secret];
 
 const decoded = (data: Record<string, string> | undefined) => Object.fromEntries(Object.entries(data ?? {}).map(([k, v]) => [k, Buffer.from(v, 'base64').toString('utf8')]));
@@ -60,6 +62,18 @@ function difference(before: Map<string, string>, after: Map<string, string>, com
   for (const key of before.keys()) if (!after.has(key)) out.push(`- ${key}`);
   if (compareVersions) for (const [key, v] of after) if (before.has(key) && before.get(key) !== v) out.push(`~ ${key}`);
   return out.sort();
+}
+
+/**
+ * The differences between `before` and the cluster once the controllers have settled (namespace deletion,
+ * garbage collection): waits up to `timeoutMs` for none, then returns what is still different.
+ */
+async function settledDifference(plane: ControlPlane, before: Map<string, string>, o: { versions: boolean; ignore?: (key: string) => boolean; timeoutMs: number }): Promise<string[]> {
+  const current = () => difference(before, clusterObjects(plane), o.versions).filter((line) => !o.ignore?.(line.slice(2)));
+  return waitFor('the cluster to settle', () => {
+    const d = current();
+    return d.length === 0 ? d : undefined;
+  }, o.timeoutMs).catch(() => current());
 }
 
 async function helmOk(t: Test, helm: Helm, args: string[]): Promise<string> {
@@ -213,12 +227,7 @@ await t.test('helm install / upgrade / uninstall on a real control plane', async
       await helmOk(t, helm, args);
       t.equal(runner.runsOf(BOOTSTRAP_JOB).length, 4, 'the reconcile ran on each upgrade');
       t.match(lastRun(runner, BOOTSTRAP_JOB)?.stdout, /; 0 write\(s\)/, 'and found nothing to do');
-      // The reconcile Job is replaced on every upgrade (a new revision, a new name); its pod goes with it.
-      const transient = (key: string) => key.startsWith(`Job/${NS}/${BOOTSTRAP_JOB}-`) || key.startsWith(`Pod/${NS}/${BOOTSTRAP_JOB}-`);
-      const changed = await waitFor("the previous Job's pod to be collected", () => {
-        const d = difference(before, clusterObjects(plane), true).filter((line) => !transient(line.slice(2)));
-        return d.length === 0 ? d : undefined;
-      }, 30_000).catch(() => difference(before, clusterObjects(plane), true).filter((line) => !transient(line.slice(2))));
+      const changed = await settledDifference(plane, before, { versions: true, ignore: transient, timeoutMs: 30_000 });
       t.same(changed, [], 'every object has the same resourceVersion');
       t.same(caBundles(plane), bundles);
     });
@@ -243,10 +252,7 @@ await t.test('helm install / upgrade / uninstall on a real control plane', async
       t.equal(cleanup?.serviceAccount, 'demomail-cleanup');
       t.match(cleanup?.stdout, /Secret shop\/demomail-smtp: deleted/);
       t.match(cleanup?.stdout, /ConfigMap seed\/config-mailserver: kept — not created by demomail/);
-      const left = await waitFor('the namespace and the garbage collector to finish', () => {
-        const d = difference(pristine, clusterObjects(plane), false);
-        return d.length === 0 ? d : undefined;
-      }, 120_000).catch(() => difference(pristine, clusterObjects(plane), false));
+      const left = await settledDifference(plane, pristine, { versions: false, timeoutMs: 120_000 });
       t.same(left, [], 'every namespaced and cluster object is as before the install');
       t.equal(plane.kubectlJson<Json>(['get', 'configmap', n.mailserverConfig, '-n', 'seed'])['data']['SMTP_USER_SECRET'], 'seed-smtp', "the seed's own config-mailserver kept");
     });
@@ -278,12 +284,41 @@ await t.test('helm install / upgrade / uninstall on a real control plane', async
     await t.test('uninstall: the namespace stays, nothing of demomail in it or elsewhere', async (t) => {
       await helmOk(t, helm, ['uninstall', 'demomail', '--namespace', NS, '--timeout', '3m']);
       t.equal(runner.runsOf('demomail-cleanup').at(-1)?.exitCode, 0);
-      const left = await waitFor('the garbage collector to finish', () => {
-        const d = difference(before, clusterObjects(plane), false);
-        return d.length === 0 ? d : undefined;
-      }, 60_000).catch(() => difference(before, clusterObjects(plane), false));
+      const left = await settledDifference(plane, before, { versions: false, timeoutMs: 60_000 });
       t.same(left, [], 'every namespaced and cluster object is as before the install');
     });
+  });
+
+  await t.test(`C: helm ${HELM_VERSIONS[1]} (server-side apply): install, upgrade, uninstall`, async (t) => {
+    const bin4 = helmBinary(t, HELM_VERSIONS[1]);
+    if (bin4 === undefined) return;
+    const helm4 = helmRunner(bin4, join(dir, 'helm4-home'), plane.kubeconfigPath);
+    plane.kubectlOk(['delete', 'namespace', NS, '--timeout=120s'], { timeoutMs: 130_000 }); // B's namespace: the chart creates it again
+    const before = clusterObjects(plane);
+    const runsBefore = runner.runsOf(BOOTSTRAP_JOB).length;
+    const changed = ['--set', 'webhook.timeoutSeconds=3', '--set', 'mail.extraSans={v4.example.org}'];
+    await helmOk(t, helm4, ['install', 'demomail', CHART, '--namespace', 'default', ...WAIT]);
+    t.equal(runner.runsOf(BOOTSTRAP_JOB).length, runsBefore + 1, 'the reconcile ran');
+    const bundles = caBundles(plane);
+    t.ok(bundles.every((b) => typeof b === 'string' && b.length > 0), 'caBundle written');
+    const caPem = secretData(plane, n.caSecret)['tls.crt'];
+    const passwords = CREDENTIALS.map((name) => secretData(plane, name)['password']);
+    await helmOk(t, helm4, ['upgrade', 'demomail', CHART, '--namespace', 'default', ...WAIT, ...changed]);
+    t.equal(runner.runsOf(BOOTSTRAP_JOB).length, runsBefore + 2, 'the reconcile ran on the upgrade');
+    const mwc = plane.kubectlJson<Json>(['get', 'mutatingwebhookconfiguration', n.webhookConfiguration, '--show-managed-fields']);
+    t.same((mwc['webhooks'] as Json[]).map((w) => w['timeoutSeconds']), [3, 3], 'helm applied the change');
+    t.same(caBundles(plane), bundles, "server-side apply left the bootstrap's caBundle alone");
+    t.equal(secretData(plane, n.caSecret)['tls.crt'], caPem, 'same CA');
+    t.same(CREDENTIALS.map((name) => secretData(plane, name)['password']), passwords, 'same passwords');
+    t.comment(`field managers of the webhook configuration: ${(mwc['metadata']['managedFields'] as Json[]).map((m) => `${m['manager']}/${m['operation']}`).join(', ')}`);
+    await helmOk(t, helm4, ['upgrade', 'demomail', CHART, '--namespace', 'default', ...WAIT, ...changed]);
+    const steady = clusterObjects(plane);
+    await helmOk(t, helm4, ['upgrade', 'demomail', CHART, '--namespace', 'default', ...WAIT, ...changed]);
+    const moved = await settledDifference(plane, steady, { versions: true, ignore: transient, timeoutMs: 30_000 });
+    t.same(moved, [], 'an upgrade with the same values changes no object');
+    await helmOk(t, helm4, ['uninstall', 'demomail', '--namespace', 'default', '--timeout', '3m']);
+    const left = await settledDifference(plane, before, { versions: false, timeoutMs: 120_000 });
+    t.same(left, [], 'every namespaced and cluster object is as before the install');
   });
 
   t.comment(`helm e2e: ${((performance.now() - started) / 1000).toFixed(1)} s after the control plane was up; ${runner.runs.length} Job pod(s) run locally`);

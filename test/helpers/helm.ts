@@ -19,13 +19,19 @@ export interface HelmRun {
 
 export type Helm = (args: readonly string[], options?: { env?: NodeJS.ProcessEnv; timeoutMs?: number }) => Promise<HelmRun>;
 
-/** The helm binary's path, or undefined after failing (CI) / skipping (elsewhere) the test. */
-export function helmBinary(t: Test): string | undefined {
+/** The versions the tests run: Helm 3 (what the seed platform uses) and Helm 4 (server-side apply). */
+export const HELM_VERSIONS = ['v3.22.0', 'v4.3.1'] as const;
+
+/**
+ * The helm binary's path (scripts/helm.sh, which honours HELM / HELM4), or undefined after failing (CI)
+ * or skipping (elsewhere) the test `t`, which must not have asserted anything yet.
+ */
+export function helmBinary(t: Test, version: string = HELM_VERSIONS[0]): string | undefined {
   const args = [join(repoRoot(), 'scripts', 'helm.sh'), ...(IN_CI ? [] : ['--check'])];
-  const run = spawnSync('bash', args, { encoding: 'utf8', timeout: 900_000 });
+  const run = spawnSync('bash', args, { encoding: 'utf8', timeout: 900_000, env: { ...process.env, DEMOMAIL_HELM_VERSION: version } });
   const bin = run.stdout.trim().split('\n').pop() ?? '';
   if (run.status === 0 && existsSync(bin)) return bin;
-  const reason = `helm is not available (scripts/helm.sh exited ${run.status}): ${lastLines(run.stderr.trim(), 3)}; run \`npm run helm:binary\` or set HELM`;
+  const reason = `helm ${version} is not available (scripts/helm.sh exited ${run.status}): ${lastLines(run.stderr.trim(), 3)}; run \`DEMOMAIL_HELM_VERSION=${version} npm run helm:binary\` or set ${version.startsWith('v3') ? 'HELM' : 'HELM4'}`;
   if (IN_CI) {
     t.fail(`CI=true and ${reason}`);
   } else {
