@@ -224,6 +224,21 @@ for (const version of HELM_VERSIONS) {
       t.equal((find(withAuth, 'ConfigMap', 'demomail-config') as { data: Record<string, string> } | undefined)?.data['UI_AUTH_SECRET'], 'viewer-auth', 'the gateway reads that Secret');
     });
 
+    t.test('a renamed object: settings, RBAC and the cleanup follow names.*', async (t) => {
+      const rendered = await template(['--set', 'names.smtpSecret=mail-out', '--set', 'names.webhookConfiguration=mail-webhook']);
+      const data = (find(rendered, 'ConfigMap', 'demomail-config') as { data: Record<string, string> } | undefined)?.data ?? {};
+      t.equal(data['SMTP_SECRET'], 'mail-out');
+      type Role = { rules: { resources: string[]; resourceNames?: string[] }[] };
+      const names = (kind: string, name: string, resource: string) =>
+        ((find(rendered, kind, name) as unknown as Role | undefined)?.rules ?? []).filter((r) => r.resources.includes(resource)).flatMap((r) => r.resourceNames ?? []);
+      for (const [kind, name] of [['Role', 'demomail-bootstrap'], ['ClusterRole', 'demomail-bootstrap'], ['Role', 'demomail-cleanup'], ['ClusterRole', 'demomail-cleanup']] as const) {
+        t.ok(names(kind, name, 'secrets').includes('mail-out'), `${kind} ${name} names the renamed Secret`);
+        t.notOk(names(kind, name, 'secrets').includes('demomail-smtp'), `${kind} ${name} no longer names the old one`);
+      }
+      t.same(names('ClusterRole', 'demomail-bootstrap', 'mutatingwebhookconfigurations'), ['mail-webhook']);
+      t.ok(find(rendered, 'MutatingWebhookConfiguration', 'mail-webhook'));
+    });
+
     t.test('ConfigMap keys are exactly src/config.ts DEFAULTS', async (t) => {
       const config = find(await template(), 'ConfigMap', 'demomail-config') as { data: Record<string, string> } | undefined;
       const manifestKeys = Object.keys((parseYaml(readFileSync(join(root, 'manifests', 'config.yaml'), 'utf8')) as { data: Record<string, string> }).data).sort();
