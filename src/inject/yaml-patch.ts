@@ -17,6 +17,10 @@ export class DocumentPatchError extends Error {
 }
 
 export function applyPatchToDocument(doc: Document, ops: readonly Operation[]): void {
+  // Anchors some alias still reads: only writes through these need a walk over the document.
+  const aliased = new Set<string>();
+  visit(doc, { Alias: (_key, alias) => void aliased.add(alias.source) });
+  const writableAt = (doc: Document, tokens: readonly string[]): Node => writableNodeAt(doc, tokens, aliased);
   for (const op of ops) {
     const tokens = pointerTokens(op.path);
     const last = tokens.pop();
@@ -47,15 +51,15 @@ function pointerTokens(pointer: string): string[] {
 }
 
 /** The node at `tokens`, made private on the way (see the top of this file). */
-function writableAt(doc: Document, tokens: readonly string[]): Node {
+function writableNodeAt(doc: Document, tokens: readonly string[], aliased: Set<string>): Node {
   let node: unknown = doc.contents;
   if (!isNode(node)) throw new DocumentPatchError('the document is empty');
-  unshare(doc, node);
-  for (const token of tokens) node = writableChild(doc, node as Node, token);
+  unshare(doc, node, aliased);
+  for (const token of tokens) node = writableChild(doc, node as Node, token, aliased);
   return node as Node;
 }
 
-function writableChild(doc: Document, parent: Node, token: string): Node {
+function writableChild(doc: Document, parent: Node, token: string, aliased: Set<string>): Node {
   let child: unknown;
   if (isMap(parent)) {
     let pair = ownPair(parent, token);
@@ -74,14 +78,18 @@ function writableChild(doc: Document, parent: Node, token: string): Node {
     child = parent.items[index];
   }
   if (!isNode(child)) throw new DocumentPatchError(`cannot walk into "${token}"`);
-  unshare(doc, child);
+  unshare(doc, child, aliased);
   return child;
 }
 
-/** Aliases elsewhere that read `node` get a copy of it as it is now, before a write changes it. */
-function unshare(doc: Document, node: Node): void {
+/**
+ * Aliases elsewhere that read `node` get a copy of it as it is now, before a write changes it.
+ * Copies only hold aliases to anchors already in `aliased`, so the set only ever shrinks.
+ */
+function unshare(doc: Document, node: Node, aliased: Set<string>): void {
   const anchor = node.anchor;
-  if (!anchor) return;
+  if (!anchor || !aliased.has(anchor)) return;
+  aliased.delete(anchor);
   visit(doc, {
     Alias: (key, alias) => (key !== 'key' && alias.source === anchor ? privateCopy(node) : undefined),
   });
