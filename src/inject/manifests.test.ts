@@ -188,6 +188,27 @@ spec:
   t.equal(crlf, out.replace(/\n/g, '\r\n'), 'CRLF in, CRLF out, same content');
 });
 
+t.test('unusual shapes are injected, checked and stable', async (t) => {
+  const pod = (metadata: string, spec: string): string => `kind: Pod\n${metadata}${spec}`;
+  const cases: Record<string, string> = {
+    directive: `%YAML 1.1\n---\n${pod('metadata: {name: p, labels: {demomail/inject: "true"}}\n', 'spec: {containers: [{name: a, image: b}]}\n')}...\n`,
+    'keep chomping': pod('metadata:\n  name: p\n  labels:\n    demomail/inject: "true"\n  annotations:\n    note: |+\n      kept\n\n', 'spec:\n  containers:\n  - name: a\n    image: b\n    args:\n    - |+\n      x\n\n'),
+    'four spaces, "-   "': pod('metadata:\n    name: p\n    labels:\n        demomail/inject: "true"\n', 'spec:\n    containers:\n        -   name: a\n            image: b\n'),
+    'flow lists': pod('metadata: {name: p, labels: {demomail/inject: "true"}}\n', 'spec:\n  containers:\n  - {name: a, image: b, env: [{name: X, value: y}], volumeMounts: []}\n'),
+    'null list': pod('metadata:\n  name: p\n  labels: {demomail/inject: "true"}\n', 'spec:\n  volumes:\n  containers:\n  - name: a\n    image: b\n'),
+    'byte order mark': `\uFEFF${pod('metadata:\n  name: p\n  labels: {demomail/inject: "true"}\n', 'spec:\n  containers:\n  - name: a\n    image: b\n')}`,
+    tags: `--- !!map\n${pod('metadata:\n  name: p\n  labels: {demomail/inject: "true"}\n', 'spec: !!map\n  containers: !!seq\n  - name: a\n    image: b\n')}`,
+  };
+  for (const [name, text] of Object.entries(cases)) {
+    const warnings: string[] = [];
+    const out = injectManifests(text, settings, { source: 'app.yaml', namespace: 'shop', onWarning: (w) => warnings.push(w) });
+    t.same(warnings, [], `${name}: no fallback warning`);
+    const [pod] = objects(out);
+    t.equal(pod!.spec.initContainers[0].name, 'demomail-ca-init', `${name}: injected`);
+    t.equal(inject(out, 'shop'), out, `${name}: second pass, same bytes`);
+  }
+});
+
 t.test('aliases: each container gets our mount and variables once; untouched aliases stay', async (t) => {
   const text = optedInPod().replace(
     '    - name: app\n      image: busybox\n',
