@@ -1,6 +1,7 @@
 // `demomail inject`: offline injection of manifests (like `istioctl kube-inject`). It finds the
-// pod (template) in each object, asks planInjection — the webhook's own function — for the ops
-// and applies them with fast-json-patch, so a Pod comes out exactly as the webhook would leave it.
+// pod (template) in each object, asks planInjection — the webhook's own function — for the ops,
+// applies them to the document's JSON (what the webhook's patch makes of the pod) and to the YAML
+// text (comments and formatting kept), and insists that the two agree.
 import jsonpatch, { type Operation } from 'fast-json-patch';
 import { isDeepStrictEqual } from 'node:util';
 import {
@@ -245,16 +246,20 @@ function renderInjected(doc: Document.Parsed, segment: string, ops: readonly Ope
   if (lf.length === 1 && lf[0]!.errors.length === 0) doc = lf[0]!;
   doc.setSchema('1.1', OUTPUT_DOCUMENT_OPTIONS);
   const base = doc.toString(options);
+  let patched = true;
   try {
     applyPatchToDocument(doc, ops);
   } catch (err) {
     if (!(err instanceof DocumentPatchError)) throw err;
+    patched = false;
   }
-  const edited = doc.toString(options);
-  const sourceLines = (finalNewline ? segment : `${segment}\n`).split('\n');
-  const merged = mergeLines(sourceLines, base.split('\n'), edited.split('\n'), eol);
-  for (const candidate of [merged?.join('\n'), edited]) {
-    if (candidate !== undefined && readsAs(candidate, expected)) return withEnding(candidate);
+  if (patched) {
+    const edited = doc.toString(options);
+    const sourceLines = (finalNewline ? segment : `${segment}\n`).split('\n');
+    const merged = mergeLines(sourceLines, base.split('\n'), edited.split('\n'), eol);
+    for (const candidate of [merged?.join('\n'), edited]) {
+      if (candidate !== undefined && readsAs(candidate, expected)) return withEnding(candidate);
+    }
   }
   context.onWarning?.(`${where}: comments and formatting of this document could not be kept (please report this)`);
   const rendered = new Document(expected, OUTPUT_DOCUMENT_OPTIONS);
@@ -276,7 +281,7 @@ function readsAs(text: string, expected: JsonObject): boolean {
  * Rendering options close to how the document is written, so that the rendering before and after
  * the injection lines up with the user's text and new lines are indented like their neighbours.
  */
-export function renderOptionsLike(text: string): ToStringOptions {
+function renderOptionsLike(text: string): ToStringOptions {
   const steps = new Map<number, number>();
   let seqIndented = 0;
   let seqFlush = 0;
