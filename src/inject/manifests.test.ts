@@ -1,5 +1,6 @@
 import t from 'tap';
 import { readFileSync } from 'node:fs';
+import { parseAllDocuments } from 'yaml';
 import { injectionSettings, settingsFrom, STATUS_ANNOTATION } from '../config.js';
 import { injectManifests, readManifestObjects, ManifestError } from './manifests.js';
 import { CaPemError } from './template.js';
@@ -260,11 +261,15 @@ ${Array.from({ length: 80 }, (_, j) => `            - name: VAR_${j}\n          
     size += docs.at(-1)!.length + 4;
   }
   const text = docs.join('---\n');
-  const started = performance.now();
+  // Against a bare parse of the same text in the same run: wall-clock limits flake on a busy machine.
+  let started = performance.now();
+  parseAllDocuments(text);
+  const parseMs = performance.now() - started;
+  started = performance.now();
   const out = inject(text, 'shop');
   const ms = performance.now() - started;
-  t.comment(`${docs.length} documents, ${(text.length / 1e6).toFixed(1)} MB: ${ms.toFixed(0)} ms`);
-  t.ok(ms < 10_000, 'well under 10 s even on a loaded test machine (bench/inject.ts measures it properly)');
+  t.comment(`${docs.length} documents, ${(text.length / 1e6).toFixed(1)} MB: ${ms.toFixed(0)} ms (a bare parse: ${parseMs.toFixed(0)} ms)`);
+  t.ok(ms < 6 * parseMs, 'within 6 times a bare parse (bench/inject.ts measures it properly)');
   t.equal(objects(out).filter((d) => d.spec.template.metadata.annotations).length, Math.ceil(docs.length / 8), 'every opted-in one injected');
 });
 
