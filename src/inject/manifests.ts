@@ -128,9 +128,13 @@ export function injectManifests(text: string, settings: InjectionSettings, optio
   const out: string[] = [];
   let start = 0;
   let line = 1;
-  docs.forEach((doc, i) => {
+  const parsed: Array<Document.Parsed | undefined> = docs;
+  parsed.forEach((doc, i) => {
+    if (doc === undefined) return;
+    // A large install file: let each document be collected once its text is out.
+    parsed[i] = undefined;
     throwOnYamlError(doc.errors, source);
-    const end = i === docs.length - 1 ? text.length : doc.range[2];
+    const end = i === parsed.length - 1 ? text.length : doc.range[2];
     const segment = text.slice(start, end);
     const docLine = line + countLines(text, start, doc.range[0]);
     line += countLines(text, start, end);
