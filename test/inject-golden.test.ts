@@ -7,7 +7,7 @@
 import t, { type Test } from 'tap';
 import { existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import jsonpatch, { type Operation } from 'fast-json-patch';
-import { Pod, ReplicationController, Service, ConfigMap, Namespace } from 'kubernetes-models/v1';
+import { Pod, PodTemplate, ReplicationController, Service, ConfigMap, Namespace } from 'kubernetes-models/v1';
 import { Deployment, StatefulSet, DaemonSet, ReplicaSet } from 'kubernetes-models/apps/v1';
 import { Job, CronJob } from 'kubernetes-models/batch/v1';
 import { injectionSettings, settingsFrom, POD_OPT_IN_LABEL } from '../src/config.js';
@@ -86,7 +86,7 @@ const cases = files.filter((f) => f.endsWith('.yaml') && !f.endsWith('.injected.
 // Validates against the Kubernetes OpenAPI schema; throws with the failing field.
 // any: each model's constructor takes its own typed shape; the test hands in parsed YAML.
 const MODELS: Record<string, new (data: any) => { validate(): void }> = {
-  Pod, ReplicationController, Service, ConfigMap, Namespace, Deployment, StatefulSet, DaemonSet, ReplicaSet, Job, CronJob,
+  Pod, PodTemplate, ReplicationController, Service, ConfigMap, Namespace, Deployment, StatefulSet, DaemonSet, ReplicaSet, Job, CronJob,
 };
 function validateAll(object: unknown, t: Test): void {
   if (!isObject(object)) return;
@@ -97,6 +97,25 @@ function validateAll(object: unknown, t: Test): void {
   const Model = MODELS[String(object.kind)];
   if (Model === undefined) t.fail(`no schema model for kind ${String(object.kind)}: add it to MODELS`);
   else t.doesNotThrow(() => new Model(structuredClone(object)).validate(), `${String(object.kind)} is schema-valid`);
+}
+
+/**
+ * The alias trap (issue 11): a shared list gets our mount or variables once per reader. The
+ * schema check cannot see it; the API server refuses duplicate mount paths and warns on env.
+ */
+function noDuplicates(value: unknown, t: Test): void {
+  if (Array.isArray(value)) value.forEach((item) => noDuplicates(item, t));
+  if (!isObject(value)) return;
+  if (Array.isArray(value.containers)) {
+    for (const c of [...(Array.isArray(value.initContainers) ? value.initContainers : []), ...value.containers]) {
+      if (!isObject(c)) continue;
+      const paths = (Array.isArray(c.volumeMounts) ? c.volumeMounts : []).map((m) => (isObject(m) ? m.mountPath : undefined));
+      const names = (Array.isArray(c.env) ? c.env : []).map((e) => (isObject(e) ? e.name : undefined));
+      t.equal(new Set(paths).size, paths.length, `container "${String(c.name)}": no mount path twice`);
+      t.equal(new Set(names).size, names.length, `container "${String(c.name)}": no variable twice`);
+    }
+  }
+  for (const child of Object.values(value)) noDuplicates(child, t);
 }
 
 function golden(t: Test, file: string, actual: string | undefined): void {
@@ -175,6 +194,7 @@ for (const name of cases) {
       const outputs = readManifestObjects(output);
       t.equal(outputs.length, inputs.length, 'same number of objects');
       for (const object of outputs) validateAll(object, t);
+      for (const object of outputs) noDuplicates(object, t);
       t.equal(injectManifests(output, settings, { namespace: NAMESPACE, source: 'second pass' }), output, 'second pass: same bytes');
       if (!/demomail\/inject: "true"/.test(text)) t.same(outputs, inputs, 'nothing opted in: semantically identical');
     }

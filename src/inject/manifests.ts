@@ -1,7 +1,9 @@
 // `demomail inject`: offline injection of manifests (like `istioctl kube-inject`). It finds the
-// pod (template) in each object, asks planInjection — the webhook's own function — for the ops
-// and applies them with fast-json-patch, so a Pod comes out exactly as the webhook would leave it.
-import jsonpatch from 'fast-json-patch';
+// pod (template) in each object, asks planInjection — the webhook's own function — for the ops,
+// applies them to the document's JSON (what the webhook's patch makes of the pod) and to the YAML
+// text (comments and formatting kept), and insists that the two agree.
+import jsonpatch, { type Operation } from 'fast-json-patch';
+import { isDeepStrictEqual } from 'node:util';
 import {
   Document,
   isMap,
@@ -15,8 +17,10 @@ import {
   type ToStringOptions,
   type YAMLError,
 } from 'yaml';
-import type { InjectionSettings } from '../config.js';
+import { POD_OPT_IN_LABEL, type InjectionSettings } from '../config.js';
+import { mergeLines } from './line-merge.js';
 import { InjectionRefused, isObject, planInjection, type JsonObject } from './plan.js';
+import { applyPatchToDocument, DocumentPatchError } from './yaml-patch.js';
 
 export interface ManifestOptions {
   /** Used for pods/templates without metadata.namespace (default: "default", as kubectl). */
@@ -106,41 +110,46 @@ function throwOnYamlError(errors: readonly YAMLError[], source: string): void {
   throw new ManifestError(`${where}: invalid YAML (${error.code}): ${error.message.replace(/ at line \d+[\s\S]*$/, '')}`);
 }
 
-/** Multi-document YAML in, multi-document YAML out; throws ManifestError(message names source + reason). */
+/**
+ * Multi-document YAML in, multi-document YAML out; throws ManifestError(message names source + reason).
+ *
+ * Byte-stable by construction: each document's slice of the input (its `---`, directives,
+ * comments, blank lines and `...`) is copied verbatim unless something in it is injected. An
+ * injected document is patched as a YAML Document (yaml-patch.ts) and only the lines the
+ * injection changed are merged into its original text (line-merge.ts); the result is re-read
+ * and must equal the webhook's result (the JSON Patch applied to the document's JSON).
+ */
 export function injectManifests(text: string, settings: InjectionSettings, options: ManifestOptions): string {
   const { source } = options;
-  const defaultNamespace = options.namespace || 'default';
-  const out: string[] = [];
+  const context: Context = { source, settings, defaultNamespace: options.namespace || 'default', onWarning: options.onWarning };
   const docs = parseAllDocuments(text, PARSE_OPTIONS);
-  // Only comments or blank lines: nothing to inject, nothing to normalise.
+  // Only comments or blank lines: no document to carry them.
   if (docs.length === 0) return text;
-  for (const doc of docs) {
+  const out: string[] = [];
+  let start = 0;
+  let line = 1;
+  const parsed: Array<Document.Parsed | undefined> = docs;
+  parsed.forEach((doc, i) => {
+    if (doc === undefined) return;
+    // A large install file: let each document be collected once its text is out.
+    parsed[i] = undefined;
     throwOnYamlError(doc.errors, source);
-    // Rendered from the parsed document either way: unchanged documents keep their comments.
-    doc.directives.docStart = null;
-    doc.directives.docEnd = false;
-    if (doc.directives.yaml) doc.directives.yaml.explicit = false;
+    const end = i === parsed.length - 1 ? text.length : doc.range[2];
+    const segment = text.slice(start, end);
+    const docLine = line + countLines(text, start, doc.range[0]);
+    line += countLines(text, start, end);
+    start = end;
     const object = documentObject(doc, source);
-    if (object === null || object === undefined) {
-      // An empty document (kubectl skips it): keep its comments, drop the rest.
-      const comments = commentsOf(doc);
-      if (comments) out.push(`${comments.replace(/^/gm, '#')}\n`);
-      continue;
+    if (!isObject(object)) {
+      out.push(segment);
+      return;
     }
-    const context: Context = { source, settings, defaultNamespace, onWarning: options.onWarning };
-    const changed = isObject(object) ? injectObject(object, context, `${source}:${lineOf(text, doc.range[0])}`) : false;
-    if (!changed) {
-      out.push(doc.toString(OUTPUT_OPTIONS));
-      continue;
-    }
-    // Rebuilt from JSON (the patched object is the truth); only the document's own leading and
-    // trailing comments can be carried over.
-    const rendered = new Document(object, OUTPUT_DOCUMENT_OPTIONS);
-    rendered.commentBefore = leadingComment(doc);
-    rendered.comment = doc.comment;
-    out.push(rendered.toString(OUTPUT_OPTIONS));
-  }
-  return out.join('---\n');
+    // Each alias becomes its own copy, as in the JSON the API server (and so the webhook) sees.
+    const expected = unshared(object) as JsonObject;
+    const ops = injectObject(expected, '', context, `${source}:${docLine}`);
+    out.push(ops.length === 0 ? segment : renderInjected(doc, segment, ops, expected, `${source}:${docLine}`, context));
+  });
+  return out.join('');
 }
 
 interface Context {
@@ -150,25 +159,25 @@ interface Context {
   onWarning: ((message: string) => void) | undefined;
 }
 
-/** Injects the object's pod (template) in place; true when something changed. */
-function injectObject(object: JsonObject, context: Context, where: string): boolean {
+/** Injects the object's pod (template) in place; returns the ops applied, with paths from the document root. */
+function injectObject(object: JsonObject, pointer: string, context: Context, where: string): Operation[] {
   const kind = typeof object.kind === 'string' ? object.kind : '';
   if (Array.isArray(object.items) && (kind === 'List' || kind.endsWith('List'))) {
-    let changed = false;
-    object.items.forEach((item, i) => {
-      if (isObject(item) && injectObject(item, context, `${where}: ${kind} items[${i}]`)) changed = true;
-    });
-    return changed;
+    return object.items.flatMap((item, i) =>
+      isObject(item) ? injectObject(item, `${pointer}/items/${i}`, context, `${where}: ${kind} items[${i}]`) : [],
+    );
   }
-  const path = POD_PATHS[kind];
-  if (path === undefined) return false;
-  const target = path.reduce<unknown>((node, key) => (isObject(node) ? node[key] : undefined), object);
-  if (!isObject(target)) return false;
-
   const metadata = isObject(object.metadata) ? object.metadata : {};
   const namespace = (typeof metadata.namespace === 'string' && metadata.namespace) || context.defaultNamespace;
   const name = typeof metadata.name === 'string' && metadata.name !== '' ? metadata.name : String(metadata.generateName ?? '<unnamed>');
-  const subject = `${where}: ${kind} ${namespace}/${name}`;
+  const subject = `${where}: ${kind || '<no kind>'} ${namespace}/${name}`;
+  const path = POD_PATHS[kind];
+  const target = path?.reduce<unknown>((node, key) => (isObject(node) ? node[key] : undefined), object);
+  if (path === undefined || !isObject(target)) {
+    noteUnhandled(object, kind, path !== undefined, subject, context);
+    return [];
+  }
+
   let plan;
   try {
     plan = planInjection(target, namespace, context.settings, { requireOptInLabel: true });
@@ -176,13 +185,145 @@ function injectObject(object: JsonObject, context: Context, where: string): bool
     if (err instanceof InjectionRefused) throw new ManifestError(`${subject}: ${kind === 'Pod' ? '' : 'pod template: '}${err.reason}`);
     throw err;
   }
-  if (plan.action === 'skip') return false;
+  if (plan.action === 'skip') {
+    noteSkipped(object, target, kind, plan.reason, subject, context);
+    return [];
+  }
   for (const warning of plan.warnings) context.onWarning?.(`${subject}: ${warning}`);
-  if (plan.ops.length === 0) return false;
-  // In place on the freshly parsed object (nothing else holds it); `mutateDocument: false` would
-  // deep-copy through JSON, which cannot carry the BigInts of out-of-range integers.
+  if (plan.ops.length === 0) return [];
+  // In place on our own unshared copy; `mutateDocument: false` would deep-copy through JSON,
+  // which cannot carry the BigInts of out-of-range integers.
   jsonpatch.applyPatch(target, plan.ops, true, true);
-  return true;
+  const prefix = `${pointer}${path.map((key) => `/${key}`).join('')}`;
+  return plan.ops.map((op) => ({ ...op, path: `${prefix}${op.path}`, ...(op.op === 'move' ? { from: `${prefix}${op.from}` } : {}) }) as Operation);
+}
+
+/**
+ * Why an opt-in does not lead to an injection, on stderr: a GitOps user reads the pipeline log,
+ * not the cluster, and a silently unchanged manifest looks like success.
+ */
+function noteSkipped(object: JsonObject, template: JsonObject, kind: string, reason: string, subject: string, context: Context): void {
+  const warn = (message: string): void => context.onWarning?.(`${subject}: ${kind === 'Pod' ? '' : 'pod template: '}${message}`);
+  const optIn = labelsOf(template)[POD_OPT_IN_LABEL];
+  if (optIn === 'true') warn(`opted in but not injected: ${reason}`);
+  else if (optIn === 'false') warn(`not injected: ${reason}`);
+  else if (optIn !== undefined) {
+    warn(`not injected: label ${POD_OPT_IN_LABEL} is ${describeValue(optIn)}, only the string "true" opts in (write ${POD_OPT_IN_LABEL}: "true")`);
+  } else if (kind !== 'Pod' && labelsOf(object)[POD_OPT_IN_LABEL] === 'true') {
+    warn(`not injected: label ${POD_OPT_IN_LABEL}=true is on the ${kind} itself; put it on the pod template (${POD_PATHS[kind]!.join('.')}.metadata.labels), which is what the webhook sees`);
+  }
+}
+
+/** A template we cannot reach (unknown kind, template not a map) that is labelled for injection. */
+function noteUnhandled(object: JsonObject, kind: string, known: boolean, subject: string, context: Context): void {
+  const template = isObject(object.spec) && isObject(object.spec.template) ? object.spec.template : undefined;
+  const labelled = labelsOf(object)[POD_OPT_IN_LABEL] === 'true' || (template !== undefined && labelsOf(template)[POD_OPT_IN_LABEL] === 'true');
+  if (!labelled) return;
+  const why = known ? 'its pod template is missing or not a map' : `kind ${kind || '(none)'} is not one demomail inject handles (see the README)`;
+  context.onWarning?.(`${subject}: opted in but not injected: ${why}; passed through unchanged`);
+}
+
+function labelsOf(object: JsonObject): JsonObject {
+  const metadata = isObject(object.metadata) ? object.metadata : {};
+  return isObject(metadata.labels) ? metadata.labels : {};
+}
+
+function describeValue(value: unknown): string {
+  return typeof value === 'string' ? `"${value}"` : `${typeof value === 'object' ? JSON.stringify(value) : String(value)} (a ${value === null ? 'null' : typeof value}, not a string)`;
+}
+
+/**
+ * The injected document's text: the original slice with the injected lines merged in when that
+ * reads back as the webhook's result, else the library's rendering of the patched document,
+ * else (never seen; a bug in yaml-patch.ts) the patched JSON with a warning.
+ */
+function renderInjected(doc: Document.Parsed, segment: string, ops: readonly Operation[], expected: JsonObject, where: string, context: Context): string {
+  const eol = segment.includes('\r\n') ? '\r\n' : '\n';
+  const finalNewline = segment.endsWith('\n');
+  const withEnding = (text: string): string => {
+    const lines = eol === '\r\n' ? text.replace(/\r?\n/g, '\r\n') : text;
+    return finalNewline ? lines : lines.replace(/\r?\n$/, '');
+  };
+  const options = renderOptionsLike(segment);
+  // The library keeps a `\r` inside comments it reads from CRLF text: edit an LF copy instead.
+  const lf = eol === '\r\n' ? parseAllDocuments(segment.replace(/\r\n/g, '\n'), PARSE_OPTIONS) : [];
+  if (lf.length === 1 && lf[0]!.errors.length === 0) doc = lf[0]!;
+  doc.setSchema('1.1', OUTPUT_DOCUMENT_OPTIONS);
+  const base = doc.toString(options);
+  let patched = true;
+  try {
+    applyPatchToDocument(doc, ops);
+  } catch (err) {
+    if (!(err instanceof DocumentPatchError)) throw err;
+    patched = false;
+  }
+  if (patched) {
+    const edited = doc.toString(options);
+    const sourceLines = (finalNewline ? segment : `${segment}\n`).split('\n');
+    const merged = mergeLines(sourceLines, base.split('\n'), edited.split('\n'), eol);
+    for (const candidate of [merged?.join('\n'), edited]) {
+      if (candidate !== undefined && readsAs(candidate, expected)) return withEnding(candidate);
+    }
+  }
+  context.onWarning?.(`${where}: comments and formatting of this document could not be kept (please report this)`);
+  const rendered = new Document(expected, OUTPUT_DOCUMENT_OPTIONS);
+  rendered.commentBefore = leadingComment(doc);
+  return withEnding(rendered.toString(OUTPUT_OPTIONS));
+}
+
+function readsAs(text: string, expected: JsonObject): boolean {
+  const docs = parseAllDocuments(text, PARSE_OPTIONS);
+  if (docs.length !== 1 || docs[0]!.errors.length > 0) return false;
+  try {
+    return isDeepStrictEqual(docs[0]!.toJS({ maxAliasCount: 100, reviver: numberWhereSafe }), expected);
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Rendering options close to how the document is written, so that the rendering before and after
+ * the injection lines up with the user's text and new lines are indented like their neighbours.
+ */
+function renderOptionsLike(text: string): ToStringOptions {
+  const steps = new Map<number, number>();
+  let seqIndented = 0;
+  let seqFlush = 0;
+  let previous: { indent: number; opens: boolean } | undefined;
+  for (const line of text.split('\n')) {
+    const match = /^( *)(- )?(\S.*?)\r?$/.exec(line);
+    if (!match || match[3]!.startsWith('#')) continue;
+    const indent = match[1]!.length;
+    if (previous?.opens && indent > previous.indent) {
+      if (match[2]) seqIndented++;
+      steps.set(indent - previous.indent, (steps.get(indent - previous.indent) ?? 0) + 1);
+    } else if (previous?.opens && indent === previous.indent && match[2]) seqFlush++;
+    const content = match[3]!.replace(/\s+#.*$/, '');
+    previous = { indent: indent + (match[2] ? 2 : 0), opens: /:$/.test(content) };
+  }
+  let indent = 2;
+  let best = 0;
+  for (const [step, count] of steps) if (count > best && step >= 1 && step <= 8) [indent, best] = [step, count];
+  const padded = (text.match(/[[{] \S/g) ?? []).length;
+  const tight = (text.match(/[[{][^\s\]}]/g) ?? []).length;
+  return { ...OUTPUT_OPTIONS, indent, indentSeq: seqFlush <= seqIndented, flowCollectionPadding: padded > tight };
+}
+
+/** A deep copy in which no two places share an object (what the API server makes of aliases). */
+function unshared(value: unknown): unknown {
+  if (Array.isArray(value)) return value.map(unshared);
+  if (isObject(value)) {
+    const copy: JsonObject = {};
+    for (const [key, item] of Object.entries(value)) copy[key] = unshared(item);
+    return copy;
+  }
+  return value;
+}
+
+function countLines(text: string, from: number, to: number): number {
+  let lines = 0;
+  for (let i = text.indexOf('\n', from); i !== -1 && i < to; i = text.indexOf('\n', i + 1)) lines++;
+  return lines;
 }
 
 /** Integers outside ±2^53 stay BigInt (and are written back digit for digit); the rest are plain numbers. */
@@ -196,15 +337,4 @@ function leadingComment(doc: Document.Parsed): string | null {
   const firstKey = isMap(contents) && isNode(contents.items[0]?.key) ? contents.items[0].key : undefined;
   const parts = [doc.commentBefore, isNode(contents) ? contents.commentBefore : undefined, firstKey?.commentBefore];
   return parts.filter(Boolean).join('\n') || null;
-}
-
-function commentsOf(doc: Document.Parsed): string {
-  const contents = isNode(doc.contents) ? doc.contents : undefined;
-  return [doc.commentBefore, contents?.commentBefore, contents?.comment, doc.comment].filter(Boolean).join('\n');
-}
-
-function lineOf(text: string, offset: number): number {
-  let line = 1;
-  for (let i = text.indexOf('\n'); i !== -1 && i < offset; i = text.indexOf('\n', i + 1)) line++;
-  return line;
 }

@@ -46,6 +46,14 @@ t.test('inject reads stdin, uses --namespace and --config, and is stable', async
   t.equal(again.stdout, first.stdout, 'injecting an injected manifest changes no byte');
 });
 
+t.test('inject: a skipped opted-in pod is a note on stderr, exit 0, output unchanged', async (t) => {
+  const inKubeSystem = pod.replace('  name: web\n', '  name: web\n  namespace: kube-system\n');
+  const r = demomail(['inject', '-f', '-', '--ca-file', caFile], inKubeSystem);
+  t.equal(r.status, 0, 'exit 0');
+  t.equal(r.stdout, inKubeSystem, 'byte for byte');
+  t.match(r.stderr, /^demomail inject: warning: <stdin>:1: Pod kube-system\/web: opted in but not injected: namespace kube-system is never injected\n$/);
+});
+
 t.test('the CA file is used as the webhook uses it: comments and CRLF do not change the pod', async (t) => {
   const messy = join(work, 'messy-ca.pem');
   writeFileSync(messy, `# the mail CA\r\n${readFileSync(caFile, 'utf8').replace(/\n/g, '\r\n')}`);

@@ -1,0 +1,112 @@
+// `demomail inject` on a large GitOps file (not a test): a 2 MB, 60-document install file of the
+// kind issue 11 measured (Deployments with long env lists and comments, ConfigMaps with folded
+// text, a few opted-in templates), timed against a plain `yaml` parse of the same text so the
+// ratio can be read on a busy machine.
+//
+//   npm run bench:inject
+//   BENCH_ROUNDS=5 BENCH_OPTED_IN=60 npm run bench:inject
+import { performance } from 'node:perf_hooks';
+import { parseAllDocuments } from 'yaml';
+import { injectionSettings, settingsFrom } from '../src/config.js';
+import { injectManifests } from '../src/inject/manifests.js';
+import { createCertificateAuthority } from '../src/pki/certificates.js';
+
+const ROUNDS = boundedInt('BENCH_ROUNDS', 3, 1, 10);
+const DOCUMENTS = 60;
+const OPTED_IN = boundedInt('BENCH_OPTED_IN', 8, 0, DOCUMENTS);
+
+function boundedInt(name: string, fallback: number, min: number, max: number): number {
+  const raw = process.env[name];
+  const value = raw === undefined || raw === '' ? fallback : Number(raw);
+  if (!Number.isInteger(value) || value < min || value > max) throw new Error(`${name}=${raw} must be an integer ${min}-${max}`);
+  return value;
+}
+
+/** About 33 KB: a Deployment with 2 containers of 150 variables, comments and a flow-style selector. */
+function deployment(i: number, optIn: boolean): string {
+  const env = (c: number): string =>
+    Array.from({ length: 175 }, (_, j) => `            # setting ${j} of container ${c}\n            - name: SETTING_${c}_${j}\n              value: "value ${j}"\n`).join('');
+  return `# Source: shop/templates/deployment-${i}.yaml
+apiVersion: apps/v1
+kind: Deployment
+metadata:
+  name: app-${i}
+  namespace: shop
+  labels: {app.kubernetes.io/name: app-${i}, app.kubernetes.io/part-of: shop}
+spec:
+  replicas: 2
+  selector:
+    matchLabels: {app.kubernetes.io/name: app-${i}}
+  template:
+    metadata:
+      labels:
+        app.kubernetes.io/name: app-${i}${optIn ? '\n        demomail/inject: "true"' : ''}
+    spec:
+      containers:
+        - name: app
+          image: registry.example.com/app:${i}
+          env:
+${env(0)}        - name: sidecar
+          image: registry.example.com/sidecar:${i}
+          env:
+${env(1)}`;
+}
+
+function configMap(i: number): string {
+  const text = Array.from({ length: 400 }, (_, j) => `    line ${j} of a folded description that a person wrote by hand`).join('\n');
+  return `# Source: shop/templates/configmap-${i}.yaml
+apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: config-${i}
+  namespace: shop
+data:
+  MODE: "0644"
+  ENABLED: "yes"
+  description: >
+${text}
+`;
+}
+
+const docs: string[] = [];
+for (let i = 0; i < DOCUMENTS; i++) docs.push(i % 2 === 0 ? deployment(i, i / 2 < OPTED_IN) : configMap(i));
+const text = docs.join('---\n');
+const settings = injectionSettings(settingsFrom({}), createCertificateAuthority({ commonName: 'bench CA' }).certPem);
+let heapPeak = 0;
+let rssPeak = 0;
+function sample(): void {
+  const m = process.memoryUsage();
+  heapPeak = Math.max(heapPeak, m.heapUsed);
+  rssPeak = Math.max(rssPeak, m.rss);
+}
+
+// Warm both code paths on a small slice (the JIT would otherwise bill its work to whichever runs
+// first), then injection first, in a nearly fresh heap, so the memory peak is the command's own.
+const warmup = docs.slice(0, 4).join('---\n');
+parseAllDocuments(warmup);
+injectManifests(warmup, settings, { source: 'warmup.yaml' });
+const sampler = setInterval(sample, 5);
+const injectMs: number[] = [];
+for (let round = 0; round < ROUNDS; round++) {
+  const started = performance.now();
+  injectManifests(text, settings, { source: 'bench.yaml' });
+  injectMs.push(performance.now() - started);
+  sample();
+}
+clearInterval(sampler);
+const parseMs: number[] = [];
+for (let round = 0; round < ROUNDS; round++) {
+  const started = performance.now();
+  parseAllDocuments(text);
+  parseMs.push(performance.now() - started);
+}
+const median = (values: number[]): number => values.sort((a, b) => a - b)[Math.floor(values.length / 2)]!;
+const parse = median(parseMs);
+const inject = median(injectMs);
+const mib = (bytes: number): string => (bytes / 2 ** 20).toFixed(0);
+process.stdout.write(
+  `${(text.length / 1e6).toFixed(2)} MB, ${DOCUMENTS} documents, ${Math.min(OPTED_IN, DOCUMENTS / 2)} opted-in Deployments; median of ${ROUNDS} rounds\n` +
+    `yaml parseAllDocuments alone: ${parse.toFixed(0)} ms\n` +
+    `demomail inject:              ${inject.toFixed(0)} ms (${(inject / parse).toFixed(1)} x the parse)\n` +
+    `memory peak (sampled every 5 ms): RSS ${mib(rssPeak)} MiB, heap ${mib(heapPeak)} MiB\n`,
+);
