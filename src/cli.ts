@@ -96,6 +96,60 @@ export function buildProgram(): Command {
     });
 
   program
+    .command('gateway')
+    .description('run the mail gateway: SMTP 2525/2587/2465 (STARTTLS, AUTH, routing, simulated bounces) and HTTP 8025 (viewer, /metrics)')
+    .addOption(new Option('--cert <file>', 'serving certificate (PEM, watched)').env('DEMOMAIL_GATEWAY_CERT').default('/tls/tls.crt'))
+    .addOption(new Option('--key <file>', 'serving private key (PEM, watched)').env('DEMOMAIL_GATEWAY_KEY').default('/tls/tls.key'))
+    .addOption(new Option('--host <addr>', 'listen address').env('DEMOMAIL_GATEWAY_HOST').default('0.0.0.0'))
+    .addOption(new Option('--smtp-port <n>', 'SMTP (STARTTLS, AUTH optional)').env('DEMOMAIL_GATEWAY_SMTP_PORT').default(2525).argParser(port))
+    .addOption(new Option('--submission-port <n>', 'submission (AUTH after STARTTLS)').env('DEMOMAIL_GATEWAY_SUBMISSION_PORT').default(2587).argParser(port))
+    .addOption(new Option('--smtps-port <n>', 'implicit TLS, AUTH required').env('DEMOMAIL_GATEWAY_SMTPS_PORT').default(2465).argParser(port))
+    .addOption(new Option('--http-port <n>', 'viewer, /metrics, /livez, /readyz').env('DEMOMAIL_GATEWAY_HTTP_PORT').default(8025).argParser(port))
+    .addOption(new Option('--greenmail-host <addr>', "GreenMail's SMTP and API host").env('DEMOMAIL_GREENMAIL_HOST').default('127.0.0.1'))
+    .addOption(new Option('--greenmail-smtp-port <n>', "GreenMail's SMTP port").env('DEMOMAIL_GREENMAIL_SMTP_PORT').default(3025).argParser(port))
+    .addOption(new Option('--greenmail-api-port <n>', "GreenMail's REST API port").env('DEMOMAIL_GREENMAIL_API_PORT').default(8080).argParser(port))
+    .addOption(new Option('--ui-auth-dir <dir>', 'mounted Secret demomail-ui-auth (username, password); basic auth when present').env('DEMOMAIL_UI_AUTH_DIR'))
+    .option('--config <file>', 'settings file (YAML map or the demomail-config ConfigMap)')
+    .action(
+      async (opts: {
+        cert: string;
+        key: string;
+        host: string;
+        smtpPort: number;
+        submissionPort: number;
+        smtpsPort: number;
+        httpPort: number;
+        greenmailHost: string;
+        greenmailSmtpPort: number;
+        greenmailApiPort: number;
+        uiAuthDir?: string;
+        config?: string;
+      }) => {
+        const settings = await loadSettings(opts.config);
+        const { accountsFromEnv } = await import('./gateway/accounts.js');
+        let accounts;
+        try {
+          accounts = accountsFromEnv(process.env);
+        } catch (err) {
+          throw new UsageError((err as Error).message);
+        }
+        if (accounts.length === 0) {
+          throw new UsageError('no SMTP accounts: set DEMOMAIL_SMTP_USERNAME/_PASSWORD (and _IMAP_, _IMAP2_) from the credential Secrets');
+        }
+        const { runGateway } = await import('./gateway/main.js');
+        await runGateway({
+          settings,
+          host: opts.host,
+          ports: { smtp: opts.smtpPort, submission: opts.submissionPort, smtps: opts.smtpsPort, http: opts.httpPort },
+          greenmail: { host: opts.greenmailHost, smtpPort: opts.greenmailSmtpPort, apiPort: opts.greenmailApiPort },
+          accounts,
+          tls: { certFile: opts.cert, keyFile: opts.key },
+          ...(opts.uiAuthDir ? { uiAuthDir: opts.uiAuthDir } : {}),
+        });
+      },
+    );
+
+  program
     .command('bootstrap')
     .description('reconcile PKI, credentials, mail server, services and the webhook caBundle (idempotent)')
     .option('--config <file>', 'settings file (YAML map or the demomail-config ConfigMap)')
@@ -179,6 +233,6 @@ export async function main(argv: string[]): Promise<number> {
 const entry = process.argv[1] ?? '';
 if (entry.endsWith('/cli.js') || entry.endsWith('/demomail')) {
   const code = await main(process.argv);
-  // The webhook resolves only after a drain; every other command is done here.
+  // The webhook and the gateway resolve only after a drain; every other command is done here.
   process.exitCode = code;
 }
