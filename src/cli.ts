@@ -5,6 +5,8 @@ import { readFile } from 'node:fs/promises';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { parse as parseYaml } from 'yaml';
 import { settingsFromEnv, injectionSettings, type Settings } from './config.js';
+import { GREENMAIL_PORTS } from './bootstrap/greenmail.js';
+import { GATEWAY_PORTS } from './gateway/ports.js';
 
 const VERSION = '0.1.0';
 
@@ -101,13 +103,13 @@ export function buildProgram(): Command {
     .addOption(new Option('--cert <file>', 'serving certificate (PEM, watched)').env('DEMOMAIL_GATEWAY_CERT').default('/tls/tls.crt'))
     .addOption(new Option('--key <file>', 'serving private key (PEM, watched)').env('DEMOMAIL_GATEWAY_KEY').default('/tls/tls.key'))
     .addOption(new Option('--host <addr>', 'listen address').env('DEMOMAIL_GATEWAY_HOST').default('0.0.0.0'))
-    .addOption(new Option('--smtp-port <n>', 'SMTP (STARTTLS, AUTH optional)').env('DEMOMAIL_GATEWAY_SMTP_PORT').default(2525).argParser(port))
-    .addOption(new Option('--submission-port <n>', 'submission (AUTH after STARTTLS)').env('DEMOMAIL_GATEWAY_SUBMISSION_PORT').default(2587).argParser(port))
-    .addOption(new Option('--smtps-port <n>', 'implicit TLS, AUTH required').env('DEMOMAIL_GATEWAY_SMTPS_PORT').default(2465).argParser(port))
-    .addOption(new Option('--http-port <n>', 'viewer, /metrics, /livez, /readyz').env('DEMOMAIL_GATEWAY_HTTP_PORT').default(8025).argParser(port))
+    .addOption(new Option('--smtp-port <n>', 'SMTP (STARTTLS, AUTH optional)').env('DEMOMAIL_GATEWAY_SMTP_PORT').default(GATEWAY_PORTS.smtp).argParser(port))
+    .addOption(new Option('--submission-port <n>', 'submission (AUTH after STARTTLS)').env('DEMOMAIL_GATEWAY_SUBMISSION_PORT').default(GATEWAY_PORTS.submission).argParser(port))
+    .addOption(new Option('--smtps-port <n>', 'implicit TLS, AUTH required').env('DEMOMAIL_GATEWAY_SMTPS_PORT').default(GATEWAY_PORTS.smtps).argParser(port))
+    .addOption(new Option('--http-port <n>', 'viewer, /metrics, /livez, /readyz').env('DEMOMAIL_GATEWAY_HTTP_PORT').default(GATEWAY_PORTS.http).argParser(port))
     .addOption(new Option('--greenmail-host <addr>', "GreenMail's SMTP and API host").env('DEMOMAIL_GREENMAIL_HOST').default('127.0.0.1'))
-    .addOption(new Option('--greenmail-smtp-port <n>', "GreenMail's SMTP port").env('DEMOMAIL_GREENMAIL_SMTP_PORT').default(3025).argParser(port))
-    .addOption(new Option('--greenmail-api-port <n>', "GreenMail's REST API port").env('DEMOMAIL_GREENMAIL_API_PORT').default(8080).argParser(port))
+    .addOption(new Option('--greenmail-smtp-port <n>', "GreenMail's SMTP port").env('DEMOMAIL_GREENMAIL_SMTP_PORT').default(GREENMAIL_PORTS.smtp).argParser(port))
+    .addOption(new Option('--greenmail-api-port <n>', "GreenMail's REST API port").env('DEMOMAIL_GREENMAIL_API_PORT').default(GREENMAIL_PORTS.api).argParser(port))
     .addOption(new Option('--ui-auth-dir <dir>', 'mounted Secret demomail-ui-auth (username, password); basic auth when present').env('DEMOMAIL_UI_AUTH_DIR'))
     .option('--config <file>', 'settings file (YAML map or the demomail-config ConfigMap)')
     .action(

@@ -22,9 +22,6 @@ import { createGatewayMetrics, type GatewayMetrics } from './metrics.js';
 import { DEFAULT_SMTP_LIMITS, LISTENERS, createSmtpListener, type ListenerName, type SmtpLimits, type SmtpListener } from './smtp.js';
 import { CaptureStore } from './store.js';
 
-export const DEFAULT_GATEWAY_PORTS = Object.freeze({ smtp: 2525, submission: 2587, smtps: 2465, http: 8025 });
-/** GreenMail inside the pod (its SMTP and API listen on loopback only). */
-export const DEFAULT_GREENMAIL = Object.freeze({ host: '127.0.0.1', smtpPort: 3025, apiPort: 8080 });
 
 export interface GatewayOptions {
   settings: Settings;
