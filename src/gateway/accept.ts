@@ -6,7 +6,7 @@ import type { Logger } from 'pino';
 import { generateMessage } from './dsn.js';
 import { deliveryCopy, type DeliverFn } from './delivery.js';
 import type { GatewayMetrics } from './metrics.js';
-import { planRouting, type Envelope, type RoutingSettings, type SimulatedOutcome } from './routing.js';
+import { planRouting, routeGenerated, type Envelope, type RoutingSettings, type SimulatedOutcome } from './routing.js';
 import type { CaptureStore, CapturedMessage, GeneratedFrom, MessageOrigin } from './store.js';
 import { summarizeMessage } from './summary.js';
 
@@ -55,7 +55,7 @@ export class AcceptPath {
    */
   async accept(message: IncomingMessage): Promise<{ stored: CapturedMessage; simulated: SimulatedOutcome[] }> {
     const { store, deliver, routing, metrics, logger } = this.deps;
-    const plan = planRouting(message.envelope, routing);
+    const plan = message.origin === 'generated' ? routeGenerated(message.envelope, routing) : planRouting(message.envelope, routing);
     const summary = await summarizeMessage(message.raw);
     let delivered = 0;
     for (const delivery of plan.deliveries) {
@@ -92,8 +92,7 @@ export class AcceptPath {
       },
       'message accepted',
     );
-    // A generated message never generates another one (a DSN to a simulated address would loop).
-    return { stored, simulated: message.origin === 'generated' ? [] : plan.simulated };
+    return { stored, simulated: plan.simulated };
   }
 
   /**
