@@ -49,6 +49,12 @@ function port(value: string): number {
   return n;
 }
 
+function seconds(value: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n <= 0 || n > 3600) throw new InvalidArgumentError('must be a number of seconds, more than 0 and at most 3600');
+  return n;
+}
+
 async function readStdin(): Promise<string> {
   const chunks: Buffer[] = [];
   for await (const chunk of process.stdin) chunks.push(chunk as Buffer);
@@ -110,6 +116,7 @@ export function buildProgram(): Command {
     .addOption(new Option('--greenmail-host <addr>', "GreenMail's SMTP and API host").env('DEMOMAIL_GREENMAIL_HOST').default('127.0.0.1'))
     .addOption(new Option('--greenmail-smtp-port <n>', "GreenMail's SMTP port").env('DEMOMAIL_GREENMAIL_SMTP_PORT').default(GREENMAIL_PORTS.smtp).argParser(port))
     .addOption(new Option('--greenmail-api-port <n>', "GreenMail's REST API port").env('DEMOMAIL_GREENMAIL_API_PORT').default(GREENMAIL_PORTS.api).argParser(port))
+    .addOption(new Option('--idle-timeout <seconds>', 'idle time allowed between SMTP commands').env('DEMOMAIL_GATEWAY_IDLE_TIMEOUT').default(60).argParser(seconds))
     .addOption(new Option('--ui-auth-dir <dir>', 'mounted Secret demomail-ui-auth (username, password); basic auth when present').env('DEMOMAIL_UI_AUTH_DIR'))
     .option('--config <file>', 'settings file (YAML map or the demomail-config ConfigMap)')
     .action(
@@ -124,6 +131,7 @@ export function buildProgram(): Command {
         greenmailHost: string;
         greenmailSmtpPort: number;
         greenmailApiPort: number;
+        idleTimeout: number;
         uiAuthDir?: string;
         config?: string;
       }) => {
@@ -146,6 +154,7 @@ export function buildProgram(): Command {
           greenmail: { host: opts.greenmailHost, smtpPort: opts.greenmailSmtpPort, apiPort: opts.greenmailApiPort },
           accounts,
           tls: { certFile: opts.cert, keyFile: opts.key },
+          limits: { socketTimeoutMs: opts.idleTimeout * 1000 },
           ...(opts.uiAuthDir ? { uiAuthDir: opts.uiAuthDir } : {}),
         });
       },
