@@ -204,7 +204,7 @@ t.test('Deployment: GreenMail options, probes, security, resources', async (t) =
   t.same(gateway.ports.map((p: { name: string; containerPort: number }) => `${p.name}:${p.containerPort}`), ['smtp:2525', 'submission:2587', 'smtps:2465', 'http:8025']);
   t.same(gateway.readinessProbe.httpGet, { path: '/readyz', port: 'http', scheme: 'HTTP' });
   t.same(gateway.livenessProbe.httpGet, { path: '/livez', port: 'http', scheme: 'HTTP' });
-  t.same(gateway.resources, { requests: { cpu: '50m', memory: '512Mi' }, limits: { memory: '512Mi' } }, 'memory = GATEWAY_MEMORY_LIMIT');
+  t.same(gateway.resources, { requests: { cpu: '50m', memory: '768Mi' }, limits: { memory: '768Mi' } }, 'memory = GATEWAY_MEMORY_LIMIT');
   t.same(gateway.securityContext, { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, runAsNonRoot: true, capabilities: { drop: ['ALL'] }, seccompProfile: { type: 'RuntimeDefault' } }, 'restricted, no UID of its own');
   t.same(gateway.volumeMounts, [
     { name: 'gateway-tls', mountPath: '/tls', readOnly: true },
