@@ -36,15 +36,19 @@ export async function captureRaw(
 export interface ViewerServer {
   url: string;
   store: CaptureStore;
+  /** Every answered request: method, URL, status (what a test checks to prove a request was refused, not lost). */
+  requests: { method: string; url: string; status: number }[];
   close(): Promise<void>;
 }
 
 export async function startViewerServer(options: Partial<ViewerOptions> = {}): Promise<ViewerServer> {
   const store = options.store ?? new CaptureStore({ maxMessages: 5000, maxBytes: 256 * 1024 * 1024 });
   const app = Fastify({ logger: false, forceCloseConnections: true });
+  const requests: ViewerServer['requests'] = [];
+  app.addHook('onResponse', async (request, reply) => void requests.push({ method: request.method, url: request.url, status: reply.statusCode }));
   await app.register(viewerPlugin, { purgeMailboxes: async () => {}, ...options, store });
   await app.listen({ host: '127.0.0.1', port: 0 });
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : 0;
-  return { url: `http://127.0.0.1:${port}`, store, close: () => app.close() };
+  return { url: `http://127.0.0.1:${port}`, store, requests, close: () => app.close() };
 }

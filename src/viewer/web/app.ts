@@ -59,7 +59,7 @@ function row(m: ListItem): HTMLLIElement {
     { class: 'row', role: 'option', tabindex: '0', 'data-id': m.id, 'aria-selected': String(m.id === state.selected) },
     h('span', { class: 'from' }, m.from || m.envelope.mailFrom || '<>'),
     h('time', { class: 'time', datetime: m.receivedAt }, formatTime(m.receivedAt)),
-    h('span', { class: 'subject' }, m.subject || '(no subject)', m.attachmentCount > 0 ? h('span', { class: 'clip', title: `${m.attachmentCount} attachment(s)` }, ' 📎') : null),
+    h('span', { class: 'subject' }, m.subject || '(no subject)', m.attachmentCount > 0 ? h('span', { class: 'clip' }, ` ${m.attachmentCount} attachment${m.attachmentCount === 1 ? '' : 's'}`) : null),
     h('span', { class: 'to' }, `to ${m.mailboxes.join(', ') || m.to.join(', ')}`),
     m.badges.length > 0 ? badgeList(m.badges) : null,
     h('span', { class: 'snippet' }, m.snippet),
@@ -156,7 +156,7 @@ async function showMessage(id: string): Promise<void> {
     ...metaRow('Cc', m.cc.join(', ')),
     ...metaRow('Envelope', `${m.envelope.mailFrom || '<>'} → ${m.envelope.rcptTo.join(', ')}`),
     ...metaRow('Delivered to', m.deliveries.map((d) => (d.recipient === d.mailbox ? d.mailbox : `${d.recipient} → ${d.mailbox}`)).join(', ')),
-    ...metaRow('Received', `${new Date(m.receivedAt).toLocaleString()} · ${formatSize(m.size)}${m.tls ? ` · ${m.tls}` : ''}${m.authUser ? ` · AUTH ${m.authUser}` : ''}`),
+    ...metaRow('Received', `${formatTime(m.receivedAt, true)} · ${formatSize(m.size)}${m.tls ? ` · ${m.tls}` : ''}${m.authUser ? ` · AUTH ${m.authUser}` : ''}`),
   );
   byId('badges').replaceChildren(badgeList(m.badges));
   byId<HTMLAnchorElement>('download').href = `/api/v1/messages/${encodeURIComponent(id)}/raw`;

@@ -22,12 +22,12 @@ export function formatSize(bytes: number): string {
   return `${(bytes / 1024 / 1024).toFixed(1)} MB`;
 }
 
-/** Today: 14:03; older: 2026-11-30 14:03 (local time). */
-export function formatTime(iso: string): string {
+/** Local time: 14:03 today, 2026-11-30 14:03 before; `full` always gives the date and seconds. */
+export function formatTime(iso: string, full = false): string {
   const d = new Date(iso);
   const pad = (n: number) => String(n).padStart(2, '0');
-  const time = `${pad(d.getHours())}:${pad(d.getMinutes())}`;
-  if (d.toDateString() === new Date().toDateString()) return time;
+  const time = `${pad(d.getHours())}:${pad(d.getMinutes())}${full ? `:${pad(d.getSeconds())}` : ''}`;
+  if (!full && d.toDateString() === new Date().toDateString()) return time;
   return `${d.getFullYear()}-${pad(d.getMonth() + 1)}-${pad(d.getDate())} ${time}`;
 }
 
