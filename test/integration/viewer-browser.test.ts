@@ -10,6 +10,12 @@ import { captureRaw, composeMessage, startViewerServer } from '../../scripts/lib
 import { CHROMIUM_MISSING, chromiumPath, launchChromium } from '../../scripts/lib/chromium.js';
 import { ROOT, unavailable } from '../helpers/greenmail.js';
 
+// The few browser globals the page.evaluate callbacks touch (this file compiles with Node's lib, not DOM;
+// strings would be eval, which the viewer's CSP rightly refuses).
+declare const document: { querySelectorAll(selector: string): { length: number }; title: string };
+declare const window: { hacked?: number };
+declare const location: { hash: string };
+
 const SHOTS = join(ROOT, '.tap', 'screenshots');
 /** A real PNG (a blue disc on white), so naturalWidth says whether an <img> loaded. */
 function discPng(size: number): Buffer {
@@ -195,14 +201,14 @@ t.test('viewer in Chromium', async (t) => {
     const frame = page.frames().find((f) => f.url().includes(`/api/v1/messages/${hostile.id}/html`));
     t.ok(frame, 'the HTML is in its own frame');
     // Evaluated through the DevTools protocol: the frame's own scripts are disabled by the sandbox.
-    const logoWidth = await frameLocator.locator('#logo').evaluate((img: HTMLImageElement) => (img.complete ? img.naturalWidth : -1));
+    const logoWidth = await frameLocator.locator('#logo').evaluate((img) => { const i = img as unknown as { complete: boolean; naturalWidth: number }; return i.complete ? i.naturalWidth : -1; });
     t.equal(logoWidth, 64, `cid: image loaded from the store (naturalWidth ${logoWidth})`);
     t.equal(await page.locator('iframe.mail-frame').getAttribute('sandbox'), 'allow-popups allow-popups-to-escape-sandbox');
     t.match(await page.locator('.remote-notice').innerText(), /2 remote images blocked/);
     await new Promise((r) => setTimeout(r, 500));
     t.equal(remote.hits.get('/pixel.png') ?? 0, 0, 'remote image not fetched while blocked');
     t.same(dialogs, [], 'no dialog opened');
-    t.equal(await page.evaluate(() => (window as unknown as { hacked?: number }).hacked), undefined, 'no global written');
+    t.equal(await page.evaluate(() => window.hacked), undefined, 'no global written');
     t.equal((remote.hits.get('/script') ?? 0) + (remote.hits.get('/onerror') ?? 0), 0, 'no request from script or handler');
     await page.screenshot({ path: join(SHOTS, 'message-1280.png') });
 
