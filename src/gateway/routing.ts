@@ -77,7 +77,7 @@ function escapeRegExp(text: string): string {
 export type RecipientRoute = { delivery: Delivery } | { simulated: SimulatedOutcome };
 
 /** Routes one recipient by rules 3, 1, 2, 4 (see the module comment for the order). */
-export function routeRecipient(recipient: string, settings: RoutingSettings, verp = civiMailLocalPart(settings)): RecipientRoute {
+export function routeRecipient(recipient: string, settings: RoutingSettings): RecipientRoute {
   const direct = (): RecipientRoute => ({ delivery: { recipient, mailbox: recipient.toLowerCase(), rule: 'direct' } });
   const at = recipient.lastIndexOf('@');
   if (at <= 0 || at === recipient.length - 1) return direct();
@@ -94,10 +94,10 @@ export function routeRecipient(recipient: string, settings: RoutingSettings, ver
 
   const plus = local.indexOf('+');
   if (plus > 0) {
-    const civiMail = verp.test(local) || BARE_VERP.test(local.slice(plus + 1));
+    const civiMail = civiMailLocalPart(settings).test(local) || BARE_VERP.test(local.slice(plus + 1));
     return { delivery: { recipient, mailbox: `${local.slice(0, plus)}@${domain}`.toLowerCase(), rule: civiMail ? 'civimail-return-path' : 'plus-address' } };
   }
-  if (domain === settings.mailDomain.toLowerCase() && verp.test(local)) {
+  if (domain === settings.mailDomain.toLowerCase() && civiMailLocalPart(settings).test(local)) {
     return { delivery: { recipient, mailbox: settings.bounceMailbox.toLowerCase(), rule: 'civimail-return-path' } };
   }
   return direct();
@@ -109,14 +109,13 @@ function civiMailLocalPart(settings: RoutingSettings): RegExp {
 }
 
 export function planRouting(envelope: Envelope, settings: RoutingSettings): RoutingPlan {
-  const verp = civiMailLocalPart(settings);
   const seen = new Set<string>();
   const plan: RoutingPlan = { deliveries: [], simulated: [] };
   for (const recipient of envelope.rcptTo) {
     const key = recipient.toLowerCase();
     if (seen.has(key)) continue;
     seen.add(key);
-    const route = routeRecipient(recipient, settings, verp);
+    const route = routeRecipient(recipient, settings);
     if ('delivery' in route) plan.deliveries.push(route.delivery);
     else if (envelope.mailFrom !== '') plan.simulated.push(route.simulated);
   }
