@@ -194,3 +194,32 @@ t.test('events: SSE frames for added, deleted, purged', async (t) => {
   await new Promise((r) => setTimeout(r, 50));
   t.equal(server.store.events.listenerCount('event'), 1, 'a closed stream unsubscribes');
 });
+
+t.test('badges: routing rules and generated messages', async (t) => {
+  const { app, store, html } = await viewer(t);
+  const dsn = await captureRaw(
+    store,
+    await composeMessage({ from: 'MAILER-DAEMON@x.test', to: 'imap+b.1.2.0123456789abcdef@demomail.test', subject: 'Undelivered', text: '5.1.1' }),
+    { mailFrom: '', rcptTo: ['imap+b.1.2.0123456789abcdef@demomail.test'] },
+    {
+      origin: 'generated',
+      generatedFrom: { kind: 'dsn-hard', messageId: html.id, recipient: 'hard-1@bounce.demomail.test' },
+      deliveries: [
+        { recipient: 'imap+b.1.2.0123456789abcdef@demomail.test', mailbox: 'imap@demomail.test', rule: 'plus-address' },
+        { recipient: 'b.1.2.0123456789abcdef@demomail.test', mailbox: 'imap@demomail.test', rule: 'civimail-return-path' },
+      ],
+    },
+  );
+  const row = (await app.inject('/api/v1/messages?limit=1')).json().messages[0];
+  t.equal(row.id, dsn.id);
+  t.same(row.mailboxes, ['imap@demomail.test'], 'two deliveries into one mailbox: listed once');
+  t.same(
+    row.badges.map((b: { kind: string; label: string }) => [b.kind, b.label]),
+    [
+      ['plus-address', 'plus-address'],
+      ['civimail-return-path', 'return path → bounce mailbox'],
+      ['dsn-hard', 'hard bounce (simulated)'],
+    ],
+  );
+  t.same((await app.inject(`/api/v1/messages/${dsn.id}`)).json().generatedFrom, { kind: 'dsn-hard', messageId: html.id, recipient: 'hard-1@bounce.demomail.test' });
+});

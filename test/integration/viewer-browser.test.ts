@@ -147,6 +147,8 @@ t.test('viewer in Chromium, on GreenMail and the gateway', async (t) => {
   await send({ from: 'cron@demomail.test', to: 'admin@demomail.test', subject: 'Scheduled job report', text: 'All 12 scheduled jobs ran.\nNothing to do.' });
   const three = ['alice@example.org', 'bob@example.org', 'carol@example.org'];
   await send({ from: 'News <news@demomail.test>', to: three, subject: 'Newsletter: spring campaign', html: '<p>Spring is here.</p>', text: 'Spring is here.' });
+  // Plus-addressing: delivered to the IMAP account's mailbox, with its badge.
+  const plusId = await send({ from: 'Helpdesk <help@example.org>', to: 'imap+ticket-42@demomail.test', subject: 'Re: ticket #42', text: 'We looked into it.' });
   // A CiviMail-like mailing to a simulated hard bounce: the gateway answers with a DSN to the return
   // path, which plus-addressing delivers to the IMAP account (the bounce mailbox CiviCRM polls).
   await send({ envelope: { from: RETURN_PATH, to: ['hard-1@bounce.demomail.test'] }, from: 'News <news@demomail.test>', to: 'hard-1@bounce.demomail.test', subject: 'Mailing to a bouncing address', text: 'Hello' });
@@ -155,7 +157,7 @@ t.test('viewer in Chromium, on GreenMail and the gateway', async (t) => {
   const dsn = await fetch(`${viewerUrl}/api/v1/wait?query=${encodeURIComponent(`to:${RETURN_PATH}`)}&timeout=8`);
   const bounceId = dsn.status === 200 ? ((await dsn.json()) as { id: string }).id : undefined;
   const bounceTodo = bounceId ? {} : { todo: 'the gateway does not deliver the DSN (GreenMail refuses the null sender MAIL FROM:<>)' };
-  const listed = bounceId ? 5 : 4;
+  const listed = bounceId ? 6 : 5;
 
   const browser = await launchChromium(executable);
   t.teardown(() => browser.close());
@@ -174,9 +176,11 @@ t.test('viewer in Chromium, on GreenMail and the gateway', async (t) => {
     const subjects = await page.locator('#rows .subject').allInnerTexts();
     t.same(
       subjects.map((s) => s.replace(/\s*\d+ attachments?$/, '')).filter((s) => !/^Undelivered|^Delivery Status/i.test(s)),
-      ['Mailing to a bouncing address', 'Newsletter: spring campaign', 'Scheduled job report', 'Your donation receipt'],
+      ['Mailing to a bouncing address', 'Re: ticket #42', 'Newsletter: spring campaign', 'Scheduled job report', 'Your donation receipt'],
     );
     t.equal(await page.locator('#rows .row', { hasText: 'Newsletter: spring campaign' }).count(), 1);
+    t.match(await page.locator(`#rows .row[data-id="${plusId}"] .badge-plus-address`).innerText(), 'plus-address');
+    t.match(await page.locator(`#rows .row[data-id="${plusId}"] .to`).innerText(), 'to imap@demomail.test', 'the mailbox it was delivered to');
     t.equal(await page.locator('#rows .row .badge-dsn-hard').count(), 1, 'the bounce carries its badge', bounceTodo);
     t.equal(await page.locator(`#rows .row[data-id="${bounceId}"] .badge-plus-address`).count(), 1, 'and the plus-address badge', bounceTodo);
     await page.screenshot({ path: join(SHOTS, 'list-1280.png') });
