@@ -3,9 +3,11 @@
 //   control plane (etcd + kube-apiserver + kube-controller-manager, built from Go modules)
 //   → kubectl apply -k manifests/ → demomail bootstrap (as its own ServiceAccount)
 //   → demomail webhook (local process, reached through the production service: reference)
-//   → GreenMail with the rendered Deployment's options → the CiviCRM-like example Deployment
-//   → print the injected parts of its pod → run the pod's init container command
-//   → send a mail over SMTPS and read it back over IMAPS, using only what was injected.
+//   → GreenMail and the gateway with the rendered Deployment's options → the CiviCRM-like example
+//   Deployment → print the injected parts of its pod → run the pod's init container command
+//   → send a mail over 587 with STARTTLS through the gateway and read it back over IMAPS, using only
+//   what was injected → a CiviMail-like mailing to hard-1@bounce.demomail.test and its simulated
+//   bounce (a DSN) arriving in the IMAP account.
 //
 // `--keep` leaves everything running and prints how to connect. Exit code 0 only if every step worked.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
@@ -19,6 +21,7 @@ import { ImapFlow } from 'imapflow';
 import { startControlPlane, type ControlPlane } from './lib/control-plane.js';
 import { waitFor } from './lib/wait.js';
 import { startGreenmail, type RunningGreenmail } from './lib/greenmail.js';
+import { startGatewayProcess } from './lib/gateway.js';
 
 const repo = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const cli = join(repo, 'dist/src/cli.js');
@@ -28,6 +31,8 @@ const started = Date.now();
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any -- kubectl -o json output is untyped data we only read
 
 const cleanups: Array<() => Promise<void> | void> = [];
+/** The gateway's log, printed when the demo fails. */
+const gatewayLines: string[] = [];
 let stepNumber = 0;
 
 function step(text: string): void {
@@ -156,7 +161,13 @@ async function main(): Promise<void> {
   const secrets = (kubectlJson(plane, ['get', 'secrets', '-n', 'demomail'])['items'] as Json[]).filter((s) => String(s['metadata']['name']).startsWith('demomail-'));
   const greenmail: RunningGreenmail = await startGreenmail({ deployment, secrets, jar });
   cleanups.push(() => greenmail.stop());
-  info(`SMTPS 127.0.0.1:${greenmail.ports.smtps}, IMAPS 127.0.0.1:${greenmail.ports.imaps}`);
+  info(`IMAPS 127.0.0.1:${greenmail.ports.imaps} (GreenMail's SMTP on 127.0.0.1:${greenmail.ports.smtp}, for the gateway only)`);
+
+  step('start demomail gateway as container "gateway" of the same Deployment (SMTP front, routing, simulated bounces)');
+  const configData = kubectlJson(plane, ['get', 'configmap', 'demomail-config', '-n', 'demomail'])['data'] as Record<string, string>;
+  const gateway = await startGatewayProcess({ deployment, secrets, configData, cli, greenmail, log: (line) => (line.startsWith('gateway launcher:') ? info(line) : gatewayLines.push(line)), extraEnv: { DEMOMAIL_LOG_LEVEL: 'warn' } });
+  cleanups.push(() => gateway.stop());
+  info(`submission (STARTTLS) 127.0.0.1:${gateway.ports.submission}, SMTPS 127.0.0.1:${gateway.ports.smtps}, SMTP 127.0.0.1:${gateway.ports.smtp}, HTTP http://127.0.0.1:${gateway.ports.http}/metrics`);
 
   step('create the opted-in example Deployment (examples/civicrm-demo.yaml)');
   info(kubectlOk(plane, ['apply', '-f', join(repo, 'examples/civicrm-demo.yaml')]).trim());
@@ -182,7 +193,7 @@ async function main(): Promise<void> {
   info(runDemomail(initArgs, { DEMOMAIL_CA_PEM: initEnv['DEMOMAIL_CA_PEM'] ?? '' }).trim());
   const bundle = readFileSync(join(caDir, 'ca-bundle.crt'));
 
-  step('send a mail over SMTPS and read it back over IMAPS, with only the injected settings');
+  step('send a mail over 587 with STARTTLS through the gateway and read it back over IMAPS, with only the injected settings');
   const env = resolveEnv(plane, 'civicrm-demo', app);
   for (const key of ['DEMOMAIL_SMTP_HOST', 'DEMOMAIL_SMTP_USERNAME', 'DEMOMAIL_SMTP_PASSWORD', 'DEMOMAIL_IMAP_HOST', 'DEMOMAIL_IMAP_USERNAME', 'DEMOMAIL_IMAP_PASSWORD']) {
     if (!env[key]) throw new Error(`the injected env of ${podName} has no usable ${key}`);
@@ -192,8 +203,9 @@ async function main(): Promise<void> {
   const subject = `demomail demo ${new Date().toISOString()}`;
   const transport = nodemailer.createTransport({
     host: '127.0.0.1',
-    port: greenmail.ports.smtps,
-    secure: true,
+    port: gateway.ports.submission,
+    secure: false,
+    requireTLS: true,
     auth: { user: env['DEMOMAIL_SMTP_USERNAME']!, pass: env['DEMOMAIL_SMTP_PASSWORD']! },
     tls: { ca: bundle, servername: env['DEMOMAIL_SMTP_HOST']!, rejectUnauthorized: true, minVersion: 'TLSv1.2' },
   });
@@ -201,10 +213,9 @@ async function main(): Promise<void> {
     from: env['DEMOMAIL_SMTP_USERNAME'],
     to: env['DEMOMAIL_IMAP_USERNAME'],
     subject,
-    text: 'Sent by npm run demo through smtpdemo:465, verified with the CA that demomail injected.',
+    text: 'Sent by npm run demo through smtpdemo:587 with STARTTLS, verified with the CA that demomail injected.',
   });
-  transport.close();
-  info(`SMTPS ${env['DEMOMAIL_SMTP_HOST']}:${env['DEMOMAIL_SMTP_PORT']} accepted ${sent.messageId} for ${env['DEMOMAIL_IMAP_USERNAME']}`);
+  info(`${env['DEMOMAIL_SMTP_HOST']}:587 (STARTTLS) answered "${sent.response}" for ${env['DEMOMAIL_IMAP_USERNAME']}`);
 
   const imap = new ImapFlow({
     host: '127.0.0.1',
@@ -225,15 +236,44 @@ async function main(): Promise<void> {
       lock.release();
     }
   }, 20_000);
-  await imap.logout();
   info(`IMAPS ${env['DEMOMAIL_IMAP_HOST']}:${env['DEMOMAIL_IMAP_PORT']}: found "${subject}" (UID ${found.join(',')}) in INBOX`);
 
+  step('a CiviMail-like mailing to hard-1@bounce.demomail.test: its simulated bounce arrives in the IMAP account');
+  // CiviMail's return path with the Mail Account localpart "imap+": the gateway delivers the DSN to imap@.
+  const returnPath = `imap+b.1.1.${Date.now().toString(16).padStart(16, '0').slice(-16)}@${env['DEMOMAIL_DOMAIN'] ?? 'demomail.test'}`;
+  const mailing = `demomail demo mailing ${new Date().toISOString()}`;
+  await transport.sendMail({
+    envelope: { from: returnPath, to: ['hard-1@bounce.demomail.test'] },
+    from: env['DEMOMAIL_SMTP_USERNAME'],
+    to: 'hard-1@bounce.demomail.test',
+    subject: mailing,
+    text: 'A mailing to an address that does not exist.',
+  });
+  transport.close();
+  info(`sent "${mailing}" with return path ${returnPath}`);
+  const bounceStarted = Date.now();
+  const bounce = await waitFor('the DSN in INBOX', async () => {
+    const lock = await imap.getMailboxLock('INBOX');
+    try {
+      for await (const message of imap.fetch('1:*', { source: true })) {
+        const source = message.source?.toString('utf8') ?? '';
+        if (/multipart\/report/i.test(source) && source.includes(mailing)) return source;
+      }
+      return undefined;
+    } finally {
+      lock.release();
+    }
+  }, 20_000);
+  await imap.logout();
+  const header = (name: string) => new RegExp(`^${name}: (.*)$`, 'mi').exec(bounce)?.[1]?.trim() ?? '?';
+  info(`after ${Date.now() - bounceStarted} ms: "${header('Subject')}" to ${header('To')}, Status: ${header('Status')} (Delivered-To: ${header('Delivered-To')})`);
+
   process.stdout.write(
-    `\nDEMO OK in ${((Date.now() - started) / 1000).toFixed(1)}s: the pod was injected on create, trusted the mail CA, sent over SMTPS and read back over IMAPS.\n`,
+    `\nDEMO OK in ${((Date.now() - started) / 1000).toFixed(1)}s: the pod was injected on create, trusted the mail CA, sent over 587 with STARTTLS, read back over IMAPS, and saw its simulated bounce.\n`,
   );
   if (keep) {
     process.stdout.write(
-      `\n--keep: everything stays up until you press Ctrl-C.\n  export KUBECONFIG=${plane.kubeconfigPath}\n  ${join(binDir, 'kubectl')} get pods -A\n  CA bundle: ${join(caDir, 'ca-bundle.crt')}\n  SMTPS 127.0.0.1:${greenmail.ports.smtps}  IMAPS 127.0.0.1:${greenmail.ports.imaps}  (certificate names: ${env['DEMOMAIL_SMTP_HOST']}, localhost)\n  IMAP login ${env['DEMOMAIL_IMAP_USERNAME']}, password: kubectl -n demomail get secret demomail-imap -o jsonpath='{.data.password}' | base64 -d\n`,
+      `\n--keep: everything stays up until you press Ctrl-C.\n  export KUBECONFIG=${plane.kubeconfigPath}\n  ${join(binDir, 'kubectl')} get pods -A\n  CA bundle: ${join(caDir, 'ca-bundle.crt')}\n  submission 127.0.0.1:${gateway.ports.submission}  SMTPS 127.0.0.1:${gateway.ports.smtps}  IMAPS 127.0.0.1:${greenmail.ports.imaps}  (certificate names: ${env['DEMOMAIL_SMTP_HOST']}, localhost)\n  IMAP login ${env['DEMOMAIL_IMAP_USERNAME']}, password: kubectl -n demomail get secret demomail-imap -o jsonpath='{.data.password}' | base64 -d\n`,
     );
     await new Promise<void>((done) => {
       process.once('SIGINT', () => done());
@@ -258,6 +298,7 @@ try {
   process.exitCode = 0;
 } catch (err) {
   process.stderr.write(`\nDEMO FAILED at step ${stepNumber}: ${(err as Error).message}\n`);
+  if (gatewayLines.length > 0) process.stderr.write(`gateway log (last lines):\n${gatewayLines.slice(-20).join('\n')}\n`);
   await teardown();
   process.exitCode = 1;
 }

@@ -68,6 +68,9 @@ export function greenmailOpts(settings: Settings): string {
   ]);
   const opts = [
     ...listeners,
+    // Default 2 s per listener: on a busy node IMAPS (keystore, TLS setup) misses it and the JVM exits
+    // ("Could not start mail server imaps…"), seen on 2 shared cores.
+    '-Dgreenmail.startup.timeout=30000',
     `-Dgreenmail.users=${users}`,
     '-Dgreenmail.users.login=email',
     `-Dgreenmail.tls.keystore.file=${KEYSTORE_DIR}/${KEYSTORE_KEY}`,

@@ -4,6 +4,7 @@
 import { FIELD_MANAGER, mailAddress, serviceHost, type Settings } from '../config.js';
 import { ACCOUNT_ENV } from '../gateway/accounts.js';
 import { GATEWAY_PORTS } from '../gateway/ports.js';
+import type { ObjectRef } from './kube.js';
 
 export { GATEWAY_PORTS };
 import {
@@ -378,7 +379,7 @@ export function mailServices(settings: Settings): KubeObject[] {
 }
 
 /** Objects of earlier releases the reconcile deletes when present (GreenMail's API Service). */
-export function obsoleteMailObjects(settings: Settings): { apiVersion: string; kind: string; metadata: { name: string; namespace: string } }[] {
+export function obsoleteMailObjects(settings: Settings): ObjectRef[] {
   return [{ apiVersion: 'v1', kind: 'Service', metadata: { name: settings.names.apiService, namespace: settings.namespace } }];
 }
 

@@ -133,6 +133,7 @@ export class AcceptPath {
           results.push(stored);
           break;
         } catch (err) {
+          logger.warn({ id: original.id, outcome: outcome.kind, attempt: attempt + 1, err: (err as Error).message }, 'simulated outcome not delivered yet');
           if (attempt >= retries) {
             metrics.simulated.inc({ kind, result: 'failure' });
             logger.error({ id: original.id, outcome: outcome.kind, err: (err as Error).message }, 'simulated outcome not delivered');

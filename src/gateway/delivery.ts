@@ -25,7 +25,18 @@ export function deliveryCopy(raw: Buffer, delivery: Delivery): Buffer {
  * A pooled nodemailer transport to GreenMail: a few reused connections (GreenMail's SMTP handler is
  * per-connection; reuse saves the handshake per copy). A connection GreenMail closed is reopened.
  */
-export function greenmailDeliverer(options: { host: string; port: number; maxConnections?: number; timeoutMs?: number }): GreenmailDeliverer {
+export function greenmailDeliverer(options: {
+  host: string;
+  port: number;
+  /**
+   * Envelope sender used towards GreenMail for mail from the null sender `<>` (DSNs, auto-replies,
+   * a client's own bounces): GreenMail 2.1.7 answers `MAIL FROM:<>` with an error. Only the hop into
+   * GreenMail changes; the capture keeps the real, empty sender.
+   */
+  nullSender: string;
+  maxConnections?: number;
+  timeoutMs?: number;
+}): GreenmailDeliverer {
   const timeout = options.timeoutMs ?? 15_000;
   const transport = nodemailer.createTransport({
     pool: true,
@@ -41,7 +52,7 @@ export function greenmailDeliverer(options: { host: string; port: number; maxCon
   });
   return {
     deliver: async (mailFrom, mailbox, copy) => {
-      await transport.sendMail({ envelope: { from: mailFrom === '' ? false : mailFrom, to: [mailbox] }, raw: copy });
+      await transport.sendMail({ envelope: { from: mailFrom === '' ? options.nullSender : mailFrom, to: [mailbox] }, raw: copy });
     },
     close: () => transport.close(),
   };

@@ -67,7 +67,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   const logger = options.logger ?? createLogger({ level: 'silent' });
   const store = new CaptureStore({ maxMessages: settings.gateway.storeMaxMessages, maxBytes: settings.gateway.storeMaxBytes });
   const metrics = createGatewayMetrics(store, { defaultMetrics: options.defaultMetrics ?? true });
-  const deliverer = greenmailDeliverer({ host: options.greenmail.host, port: options.greenmail.smtpPort });
+  const deliverer = greenmailDeliverer({ host: options.greenmail.host, port: options.greenmail.smtpPort, nullSender: `MAILER-DAEMON@${settings.gateway.simulateDomain}` });
   const hostname = serviceHost(settings, settings.names.smtpService);
   const accept = new AcceptPath({
     store,
