@@ -1,10 +1,12 @@
 // The viewer's HTTP surface through fastify's inject (and a real socket for the event stream).
+import { readdirSync, statSync } from 'node:fs';
 import { get } from 'node:http';
+import { join } from 'node:path';
 import Fastify from 'fastify';
 import t, { type Test } from 'tap';
 import { captureRaw, composeMessage, startViewerServer } from '../../scripts/lib/viewer-fixture.js';
 import { CaptureStore } from '../gateway/store.js';
-import { viewerPlugin, type ViewerOptions } from './plugin.js';
+import { defaultWebRoot, viewerPlugin, type ViewerOptions } from './plugin.js';
 import { APP_CSP } from './security.js';
 
 const PDF = Buffer.from('%PDF-1.4\n' + 'binary\u0000\u00ff'.repeat(100), 'latin1');
@@ -167,6 +169,8 @@ t.test('the page: built files with the app CSP', async (t) => {
   t.notMatch(index.body, /<script>|\sstyle="|\son\w+="/, 'no inline script, style or handler');
   const js = await app.inject('/app.js');
   t.equal(js.headers['content-type'], 'text/javascript; charset=utf-8');
+  const shipped = readdirSync(defaultWebRoot()).filter((f) => f.endsWith('.js')).reduce((sum, f) => sum + statSync(join(defaultWebRoot(), f)).size, 0);
+  t.ok(shipped <= 150 * 1024, `JavaScript shipped: ${shipped} bytes (budget 150 KB)`);
   const missing = Fastify();
   await missing.register(viewerPlugin, { store: new CaptureStore({ maxMessages: 1, maxBytes: 1e6 }), purgeMailboxes: async () => {}, webRoot: '/nonexistent' });
   t.equal((await missing.inject('/')).statusCode, 503);
