@@ -227,3 +227,15 @@ t.test('badges: routing rules and generated messages', async (t) => {
   );
   t.same((await app.inject(`/api/v1/messages/${dsn.id}`)).json().generatedFrom, { kind: 'dsn-hard', messageId: html.id, recipient: 'hard-1@bounce.demomail.test' });
 });
+
+t.test('closing the server ends pending waits (503) instead of holding the shutdown', async (t) => {
+  const { app } = await viewer(t);
+  await app.ready();
+  const pending = app.inject('/api/v1/wait?to=never@x.test&timeout=300');
+  await new Promise((r) => setTimeout(r, 50));
+  const started = Date.now();
+  await app.close();
+  const res = await pending;
+  t.equal(res.statusCode, 503);
+  t.ok(Date.now() - started < 5000, 'closed promptly');
+});

@@ -45,9 +45,12 @@ export function waitSearch(q: WaitQuery): string {
 }
 
 export async function liveRoutes(app: FastifyInstance, { store, cache }: { store: CaptureStore; cache: ParsedCache }): Promise<void> {
+  // Open streams and pending waits would hold app.close() (the gateway's shutdown) for as long as
+  // they last: end them first.
   const streams = new Set<() => void>();
-  // Open streams would keep app.close() waiting forever: end them first.
+  let closing = false;
   app.addHook('preClose', async () => {
+    closing = true;
     for (const end of streams) end();
   });
 
@@ -86,6 +89,7 @@ export async function liveRoutes(app: FastifyInstance, { store, cache }: { store
       (await new Promise<CapturedMessage | undefined>((done) => {
         const finish = (message: CapturedMessage | undefined) => {
           clearTimeout(timer);
+          streams.delete(onClose);
           store.events.off('event', onEvent);
           reply.raw.off('close', onClose);
           done(message);
@@ -98,8 +102,10 @@ export async function liveRoutes(app: FastifyInstance, { store, cache }: { store
         const onClose = () => finish(undefined);
         const timer = setTimeout(() => finish(undefined), seconds * 1000);
         store.events.on('event', onEvent);
+        streams.add(onClose);
         reply.raw.on('close', onClose);
       }));
+    if (!found && closing) throw httpError(503, 'the gateway is shutting down');
     if (!found) {
       reply.code(408);
       return { statusCode: 408, error: 'Request Timeout', message: `no message matched ${JSON.stringify(search || '(anything)')} within ${seconds} s` };
