@@ -35,8 +35,8 @@ t.test('gateway on real parts', async (t) => {
   if (missing.length > 0) return unavailable(t, `${missing.join(', ')} not installed`);
   const greenmail = await greenmailFor(t, deployment, secrets);
   if (!greenmail) return;
-  const gateway = await gatewayFor(t, deployment, secrets, greenmail, { extraEnv: { DEMOMAIL_GATEWAY_IDLE_TIMEOUT: '3' } });
-  t.comment('gateway launcher: + DEMOMAIL_GATEWAY_IDLE_TIMEOUT=3 (idle sessions end after 3 s instead of 60 s, for the idle-client case)');
+  const gateway = await gatewayFor(t, deployment, secrets, greenmail, { extraEnv: { DEMOMAIL_GATEWAY_IDLE_TIMEOUT: '5' } });
+  t.comment('gateway launcher: + DEMOMAIL_GATEWAY_IDLE_TIMEOUT=5 (idle sessions end after 5 s instead of 60 s, for the idle-client case)');
 
   const dir = mkdtempSync(join(tmpdir(), 'demomail-gateway-test-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
@@ -229,7 +229,9 @@ t.test('gateway on real parts', async (t) => {
 
   await t.test('26 MiB → 552 5.3.4, nothing stored', async (t) => {
     const before = await stored();
-    const err = (await submission.sendMail({ from: smtp.user, to: imap.user, subject: 'too big', text: 'x'.repeat(26 * 1024 * 1024) }).then(() => undefined, (e: unknown) => e)) as { responseCode?: number; response?: string } | undefined;
+    // Built beforehand: encoding 26 MiB inside sendMail can pause the stream longer than the idle timeout.
+    const raw = Buffer.concat([Buffer.from(`From: ${smtp.user}\r\nTo: ${imap.user}\r\nSubject: too big\r\n\r\n`), Buffer.alloc(26 * 1024 * 1024, 'x\r\n')]);
+    const err = (await submission.sendMail({ envelope: { from: smtp.user, to: [imap.user] }, raw }).then(() => undefined, (e: unknown) => e)) as { responseCode?: number; response?: string } | undefined;
     t.equal(err?.responseCode, 552, err?.response ?? "no error");
     t.match(err?.response ?? '', /5\.3\.4/);
     t.equal(await stored(), before, 'nothing stored');
