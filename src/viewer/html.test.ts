@@ -39,9 +39,9 @@ t.test('scripts, handlers and self-fetching elements are dropped; links open out
   const { html } = blocked(
     '<p onclick="x()">a</p><script>alert(1)</script><SCRIPT src=x></SCRIPT><img src="cid:a" onerror=alert(1)>' +
       '<link rel=stylesheet href=https://e.example/s.css><link rel=dns-prefetch href=//f.example><meta http-equiv="refresh" content="0;url=https://g.example">' +
-      '<base href="https://h.example/"><iframe src="https://i.example"></iframe><object data=x></object><a href="https://j.example" target="_self">j</a><script>unterminated',
+      '<base href="https://h.example/"><iframe src="https://i.example"></iframe><object data=x></object><a href="https://j.example" target="_self" ping="https://k.example/">j</a><script>unterminated',
   );
-  t.notMatch(html, /script|onclick|onerror|alert|e\.example|f\.example|g\.example|h\.example|i\.example|<object/i);
+  t.notMatch(html, /script|onclick|onerror|alert|e\.example|f\.example|g\.example|h\.example|i\.example|k\.example|<object/i);
   t.match(html, '<p>a</p>');
   t.match(html, '<a href="https://j.example" target="_blank" rel="noopener noreferrer">j</a>');
 });

@@ -75,6 +75,7 @@ function rewriteTag(tag: string, name: string, attributes: string, options: Disp
   for (const match of attributes.matchAll(ATTRIBUTE)) {
     const attribute = (match[1] ?? '').toLowerCase();
     if (attribute.startsWith('on')) continue; // event handlers: inert in the sandbox anyway, gone here
+    if (attribute === 'ping') continue; // a click would POST to the sender (CSP blocks it too)
     const raw = match[2] ?? match[3] ?? match[4];
     if (raw === undefined) {
       out.push(attribute);
