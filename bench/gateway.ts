@@ -139,7 +139,12 @@ async function main(): Promise<void> {
       configData: { STORE_MAX_BYTES: '2Gi', STORE_MAX_MESSAGES: String(Math.max(FILL, 5000)) },
       cli: join(repo, 'dist/src/cli.js'),
       greenmail: behind,
-      extraEnv: { DEMOMAIL_LOG_LEVEL: 'warn' },
+      // MALLOC_ARENA_MAX / NODE_OPTIONS pass through, to compare allocator and heap settings.
+      extraEnv: {
+        DEMOMAIL_LOG_LEVEL: 'warn',
+        ...(process.env['MALLOC_ARENA_MAX'] ? { MALLOC_ARENA_MAX: process.env['MALLOC_ARENA_MAX'] } : {}),
+        ...(process.env['BENCH_GATEWAY_NODE_OPTIONS'] ? { NODE_OPTIONS: process.env['BENCH_GATEWAY_NODE_OPTIONS'] } : {}),
+      },
     });
     cleanups.push(() => gateway.stop());
 
@@ -197,9 +202,13 @@ async function main(): Promise<void> {
       const messages = await metric(gateway.ports.http, 'demomail_gateway_store_messages');
       const bytes = await metric(gateway.ports.http, 'demomail_gateway_store_bytes');
       const evictions = await metric(gateway.ports.http, 'demomail_gateway_store_evictions');
+      const heapUsed = await metric(gateway.ports.http, 'nodejs_heap_size_used_bytes');
+      const heapTotal = await metric(gateway.ports.http, 'nodejs_heap_size_total_bytes');
+      const external = await metric(gateway.ports.http, 'nodejs_external_memory_bytes');
       process.stdout.write(
         `Full store: ${messages} messages (${evictions} evicted), store bytes ${mib(bytes)}, filled in ${((performance.now() - started) / 1000).toFixed(0)} s\n` +
-          `  gateway RSS idle ${mib(idle)}, with the full store ${mib(filled)} (peak while filling ${mib(peak)}); RSS − store bytes = ${mib(filled - bytes)}\n`,
+          `  gateway RSS idle ${mib(idle)}, with the full store ${mib(filled)} (peak while filling ${mib(peak)}); RSS − store bytes = ${mib(filled - bytes)}\n` +
+          `  V8 heap used ${mib(heapUsed)} of ${mib(heapTotal)}, external (Buffers) ${mib(external)}\n`,
       );
     }
   } finally {

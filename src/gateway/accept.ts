@@ -56,7 +56,9 @@ export class AcceptPath {
   async accept(message: IncomingMessage): Promise<{ stored: CapturedMessage; simulated: SimulatedOutcome[] }> {
     const { store, deliver, routing, metrics, logger } = this.deps;
     const plan = message.origin === 'generated' ? routeGenerated(message.envelope, routing) : planRouting(message.envelope, routing);
-    const summary = await summarizeMessage(message.raw);
+    // Parsed while the copies travel (mailparser is the gateway's biggest per-message cost).
+    const summarizing = summarizeMessage(message.raw);
+    summarizing.catch(() => {}); // awaited below; a delivery failure must not leave it unhandled
     let delivered = 0;
     for (const delivery of plan.deliveries) {
       try {
@@ -66,6 +68,7 @@ export class AcceptPath {
       }
       delivered++;
     }
+    const summary = await summarizing;
     for (const delivery of plan.deliveries) metrics.deliveries.inc({ rule: delivery.rule });
     const stored = store.add({
       raw: message.raw,
