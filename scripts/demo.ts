@@ -9,11 +9,15 @@
 //   what was injected → a CiviMail-like mailing to hard-1@bounce.demomail.test and its simulated
 //   bounce (a DSN) arriving in the IMAP account.
 //
-// `--keep` leaves everything running and prints how to connect. Exit code 0 only if every step worked.
+// `--keep` leaves everything running, prints how to connect and writes ~/.cache/demomail/demo/state.json
+// (viewer URL, SMTP/IMAP ports, accounts, CA file) for scripts. Exit code 0 only if every step worked.
+//
+// However it ends (a failed step, Ctrl-C, SIGTERM, its output closed as in `npm run demo | head`), it
+// stops everything it started before exiting: stop() below is the one way out.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
+import { homedir, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import nodemailer from 'nodemailer';
@@ -34,13 +38,21 @@ const cleanups: Array<() => Promise<void> | void> = [];
 /** The gateway's log, printed when the demo fails. */
 const gatewayLines: string[] = [];
 let stepNumber = 0;
+/** Where --keep describes the running demo; removed when the demo stops. */
+export const STATE_FILE = join(process.env['XDG_CACHE_HOME'] ?? join(homedir(), '.cache'), 'demomail', 'demo', 'state.json');
 
+// `npm run demo | head`: once the reader is gone, every write fails with EPIPE. Say nothing more
+// (a write to a closed pipe would crash the process before the cleanup) and stop.
+let outputClosed = false;
+function out(text: string): void {
+  if (!outputClosed) process.stdout.write(text);
+}
 function step(text: string): void {
   stepNumber += 1;
-  process.stdout.write(`\n[${stepNumber}] ${text}  (+${((Date.now() - started) / 1000).toFixed(1)}s)\n`);
+  out(`\n[${stepNumber}] ${text}  (+${((Date.now() - started) / 1000).toFixed(1)}s)\n`);
 }
 function info(text: string): void {
-  process.stdout.write(`    ${text.replace(/\n/g, '\n    ')}\n`);
+  out(`    ${text.replace(/\n/g, '\n    ')}\n`);
 }
 
 function lastLine(command: string, args: string[]): string {
@@ -165,9 +177,11 @@ async function main(): Promise<void> {
 
   step('start demomail gateway as container "gateway" of the same Deployment (SMTP front, routing, simulated bounces)');
   const configData = kubectlJson(plane, ['get', 'configmap', 'demomail-config', '-n', 'demomail'])['data'] as Record<string, string>;
-  const gateway = await startGatewayProcess({ deployment, secrets, configData, cli, greenmail, log: (line) => (line.startsWith('gateway launcher:') ? info(line) : gatewayLines.push(line)), extraEnv: { DEMOMAIL_LOG_LEVEL: 'warn' } });
+  const gateway = await startGatewayProcess({ deployment, secrets, configData, cli, greenmail, log: (line) => (line.startsWith('gateway launcher:') ? info(line) : gatewayLines.push(line)), extraEnv: { DEMOMAIL_LOG_LEVEL: 'warn', ...demoRunMarker() } });
   cleanups.push(() => gateway.stop());
+  const viewerUrl = `http://127.0.0.1:${gateway.ports.http}/`;
   info(`submission (STARTTLS) 127.0.0.1:${gateway.ports.submission}, SMTPS 127.0.0.1:${gateway.ports.smtps}, SMTP 127.0.0.1:${gateway.ports.smtp}, HTTP http://127.0.0.1:${gateway.ports.http}/metrics`);
+  info(`mail viewer: ${viewerUrl}  (every message the demo sends shows up there)`);
 
   step('create the opted-in example Deployment (examples/civicrm-demo.yaml)');
   info(kubectlOk(plane, ['apply', '-f', join(repo, 'examples/civicrm-demo.yaml')]).trim());
@@ -268,18 +282,35 @@ async function main(): Promise<void> {
   const header = (name: string) => new RegExp(`^${name}: (.*)$`, 'mi').exec(bounce)?.[1]?.trim() ?? '?';
   info(`after ${Date.now() - bounceStarted} ms: "${header('Subject')}" to ${header('To')}, Status: ${header('Status')} (Delivered-To: ${header('Delivered-To')})`);
 
-  process.stdout.write(
-    `\nDEMO OK in ${((Date.now() - started) / 1000).toFixed(1)}s: the pod was injected on create, trusted the mail CA, sent over 587 with STARTTLS, read back over IMAPS, and saw its simulated bounce.\n`,
+  out(
+    `\nDEMO OK in ${((Date.now() - started) / 1000).toFixed(1)}s: the pod was injected on create, trusted the mail CA, sent over 587 with STARTTLS, read back over IMAPS, and saw its simulated bounce.\n` +
+      `Mail viewer: ${viewerUrl}\n`,
   );
   if (keep) {
-    process.stdout.write(
-      `\n--keep: everything stays up until you press Ctrl-C.\n  export KUBECONFIG=${plane.kubeconfigPath}\n  ${join(binDir, 'kubectl')} get pods -A\n  CA bundle: ${join(caDir, 'ca-bundle.crt')}\n  submission 127.0.0.1:${gateway.ports.submission}  SMTPS 127.0.0.1:${gateway.ports.smtps}  IMAPS 127.0.0.1:${greenmail.ports.imaps}  (certificate names: ${env['DEMOMAIL_SMTP_HOST']}, localhost)\n  IMAP login ${env['DEMOMAIL_IMAP_USERNAME']}, password: kubectl -n demomail get secret demomail-imap -o jsonpath='{.data.password}' | base64 -d\n`,
+    const account = (name: string) => ({ username: secretValue(plane, 'demomail', name, 'username'), password: secretValue(plane, 'demomail', name, 'password') });
+    const state = {
+      viewer: viewerUrl,
+      smtp: { host: '127.0.0.1', ports: gateway.ports, certificateNames: [env['DEMOMAIL_SMTP_HOST'], 'localhost'] },
+      imap: { host: '127.0.0.1', ports: { imap: greenmail.ports.imap, imaps: greenmail.ports.imaps }, certificateNames: [env['DEMOMAIL_IMAP_HOST'], 'localhost'] },
+      accounts: { smtp: account('demomail-smtp'), imap: account('demomail-imap'), imap2: account('demomail-imap2') },
+      caFile: join(caDir, 'ca-bundle.crt'),
+      kubeconfig: plane.kubeconfigPath,
+      pid: process.pid,
+    };
+    mkdirSync(dirname(STATE_FILE), { recursive: true });
+    writeFileSync(STATE_FILE, `${JSON.stringify(state, null, 2)}\n`, { mode: 0o600 }); // holds the demo's passwords
+    cleanups.push(() => rmSync(STATE_FILE, { force: true }));
+    out(
+      `\n--keep: everything stays up until you press Ctrl-C (or kill ${process.pid}).\n  state (ports, accounts, CA file): ${STATE_FILE}\n  mail viewer: ${viewerUrl}\n  export KUBECONFIG=${plane.kubeconfigPath}\n  ${join(binDir, 'kubectl')} get pods -A\n  CA bundle: ${join(caDir, 'ca-bundle.crt')}\n  submission 127.0.0.1:${gateway.ports.submission}  SMTPS 127.0.0.1:${gateway.ports.smtps}  IMAPS 127.0.0.1:${greenmail.ports.imaps}  (certificate names: ${env['DEMOMAIL_SMTP_HOST']}, localhost)\n  IMAP login ${env['DEMOMAIL_IMAP_USERNAME']}, password: kubectl -n demomail get secret demomail-imap -o jsonpath='{.data.password}' | base64 -d\n`,
     );
-    await new Promise<void>((done) => {
-      process.once('SIGINT', () => done());
-      process.once('SIGTERM', () => done());
-    });
+    await new Promise<never>(() => {}); // until a signal: stop() exits
   }
+}
+
+/** DEMOMAIL_DEMO_RUN passed on to every child (a test finds leftovers by it in /proc/PID/environ). */
+function demoRunMarker(): Record<string, string> {
+  const marker = process.env['DEMOMAIL_DEMO_RUN'];
+  return marker ? { DEMOMAIL_DEMO_RUN: marker } : {};
 }
 
 async function teardown(): Promise<void> {
@@ -292,13 +323,44 @@ async function teardown(): Promise<void> {
   }
 }
 
+/** Names the port when something could not listen because the port is taken. */
+export function portInUseHint(message: string): string | undefined {
+  if (!/EADDRINUSE|address already in use/i.test(message)) return undefined;
+  const port = /(?:[\d.]+|localhost|\[[\da-f:]*\]):(\d{2,5})\b/i.exec(message)?.[1] ?? /\bport (\d{2,5})\b/i.exec(message)?.[1];
+  return port
+    ? `port ${port} is already in use (a previous demo or test run still running?): \`ss -ltnp 'sport = :${port}'\` shows which process holds it`
+    : 'a port is already in use (a previous demo or test run still running?): `ss -ltnp` lists the listeners';
+}
+
+let stopping: Promise<never> | undefined;
+/** The only way out: stop everything started (once, in reverse order), then exit with `code`. */
+function stop(code: number, why?: string): Promise<never> {
+  stopping ??= (async () => {
+    if (why) process.stderr.write(`\n${why}: stopping everything the demo started\n`);
+    await teardown();
+    process.exit(code);
+  })();
+  return stopping;
+}
+
+process.stderr.on('error', () => {}); // `2>&1 | head`: stderr is the closed pipe too
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  outputClosed = true;
+  if (err.code === 'EPIPE') void stop(1, 'output closed (EPIPE)');
+  else void stop(1, `stdout: ${err.message}`);
+});
+process.once('SIGINT', () => void stop(keep && stepNumber > 0 ? 0 : 130, 'SIGINT'));
+process.once('SIGTERM', () => void stop(keep ? 0 : 143, 'SIGTERM'));
+process.once('SIGHUP', () => void stop(129, 'SIGHUP'));
+
 try {
   await main();
-  await teardown();
-  process.exitCode = 0;
+  await stop(0);
 } catch (err) {
-  process.stderr.write(`\nDEMO FAILED at step ${stepNumber}: ${(err as Error).message}\n`);
+  const message = (err as Error).message;
+  process.stderr.write(`\nDEMO FAILED at step ${stepNumber}: ${message}\n`);
+  const hint = portInUseHint(message);
+  if (hint) process.stderr.write(`${hint}\n`);
   if (gatewayLines.length > 0) process.stderr.write(`gateway log (last lines):\n${gatewayLines.slice(-20).join('\n')}\n`);
-  await teardown();
-  process.exitCode = 1;
+  await stop(1);
 }
