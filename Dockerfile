@@ -8,9 +8,12 @@ FROM node:${NODE_MAJOR}-bookworm-slim AS build
 WORKDIR /src
 COPY package.json package-lock.json ./
 RUN npm ci --ignore-scripts --no-audit --no-fund
-COPY tsconfig.json tsconfig.build.json ./
+COPY tsconfig.json tsconfig.build.json tsconfig.web.json ./
+COPY scripts/copy-web-assets.mjs ./scripts/
 COPY src ./src
 RUN npx tsc -p tsconfig.build.json
+# The viewer's page (src/viewer/web): browser code and static files into dist/src/viewer/web.
+RUN npx tsc -p tsconfig.web.json && node scripts/copy-web-assets.mjs
 RUN npm prune --omit=dev --ignore-scripts --no-audit --no-fund
 
 # distroless: no shell or package manager at run time; ships /etc/ssl/certs/ca-certificates.crt,

@@ -3,15 +3,21 @@
 //   control plane (etcd + kube-apiserver + kube-controller-manager, built from Go modules)
 //   → kubectl apply -k manifests/ → demomail bootstrap (as its own ServiceAccount)
 //   → demomail webhook (local process, reached through the production service: reference)
-//   → GreenMail with the rendered Deployment's options → the CiviCRM-like example Deployment
-//   → print the injected parts of its pod → run the pod's init container command
-//   → send a mail over SMTPS and read it back over IMAPS, using only what was injected.
+//   → GreenMail and the gateway with the rendered Deployment's options → the CiviCRM-like example
+//   Deployment → print the injected parts of its pod → run the pod's init container command
+//   → send a mail over 587 with STARTTLS through the gateway and read it back over IMAPS, using only
+//   what was injected → a CiviMail-like mailing to hard-1@bounce.demomail.test and its simulated
+//   bounce (a DSN) arriving in the IMAP account.
 //
-// `--keep` leaves everything running and prints how to connect. Exit code 0 only if every step worked.
+// `--keep` leaves everything running, prints how to connect and writes ~/.cache/demomail/demo/state.json
+// (viewer URL, SMTP/IMAP ports, accounts, CA file) for scripts. Exit code 0 only if every step worked.
+//
+// However it ends (a failed step, Ctrl-C, SIGTERM, its output closed as in `npm run demo | head`), it
+// stops everything it started before exiting: stop() below is the one way out.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
-import { tmpdir } from 'node:os';
+import { homedir, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import nodemailer from 'nodemailer';
@@ -19,6 +25,7 @@ import { ImapFlow } from 'imapflow';
 import { startControlPlane, type ControlPlane } from './lib/control-plane.js';
 import { waitFor } from './lib/wait.js';
 import { startGreenmail, type RunningGreenmail } from './lib/greenmail.js';
+import { startGatewayProcess } from './lib/gateway.js';
 
 const repo = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const cli = join(repo, 'dist/src/cli.js');
@@ -28,14 +35,24 @@ const started = Date.now();
 type Json = Record<string, any>; // eslint-disable-line @typescript-eslint/no-explicit-any -- kubectl -o json output is untyped data we only read
 
 const cleanups: Array<() => Promise<void> | void> = [];
+/** The gateway's log, printed when the demo fails. */
+const gatewayLines: string[] = [];
 let stepNumber = 0;
+/** Where --keep describes the running demo; removed when the demo stops. */
+export const STATE_FILE = join(process.env['XDG_CACHE_HOME'] ?? join(homedir(), '.cache'), 'demomail', 'demo', 'state.json');
 
+// `npm run demo | head`: once the reader is gone, every write fails with EPIPE. Say nothing more
+// (a write to a closed pipe would crash the process before the cleanup) and stop.
+let outputClosed = false;
+function out(text: string): void {
+  if (!outputClosed) process.stdout.write(text);
+}
 function step(text: string): void {
   stepNumber += 1;
-  process.stdout.write(`\n[${stepNumber}] ${text}  (+${((Date.now() - started) / 1000).toFixed(1)}s)\n`);
+  out(`\n[${stepNumber}] ${text}  (+${((Date.now() - started) / 1000).toFixed(1)}s)\n`);
 }
 function info(text: string): void {
-  process.stdout.write(`    ${text.replace(/\n/g, '\n    ')}\n`);
+  out(`    ${text.replace(/\n/g, '\n    ')}\n`);
 }
 
 function lastLine(command: string, args: string[]): string {
@@ -156,7 +173,15 @@ async function main(): Promise<void> {
   const secrets = (kubectlJson(plane, ['get', 'secrets', '-n', 'demomail'])['items'] as Json[]).filter((s) => String(s['metadata']['name']).startsWith('demomail-'));
   const greenmail: RunningGreenmail = await startGreenmail({ deployment, secrets, jar });
   cleanups.push(() => greenmail.stop());
-  info(`SMTPS 127.0.0.1:${greenmail.ports.smtps}, IMAPS 127.0.0.1:${greenmail.ports.imaps}`);
+  info(`IMAPS 127.0.0.1:${greenmail.ports.imaps} (GreenMail's SMTP on 127.0.0.1:${greenmail.ports.smtp}, for the gateway only)`);
+
+  step('start demomail gateway as container "gateway" of the same Deployment (SMTP front, routing, simulated bounces)');
+  const configData = kubectlJson(plane, ['get', 'configmap', 'demomail-config', '-n', 'demomail'])['data'] as Record<string, string>;
+  const gateway = await startGatewayProcess({ deployment, secrets, configData, cli, greenmail, log: (line) => (line.startsWith('gateway launcher:') ? info(line) : gatewayLines.push(line)), extraEnv: { DEMOMAIL_LOG_LEVEL: 'warn', ...demoRunMarker() } });
+  cleanups.push(() => gateway.stop());
+  const viewerUrl = `http://127.0.0.1:${gateway.ports.http}/`;
+  info(`submission (STARTTLS) 127.0.0.1:${gateway.ports.submission}, SMTPS 127.0.0.1:${gateway.ports.smtps}, SMTP 127.0.0.1:${gateway.ports.smtp}, HTTP http://127.0.0.1:${gateway.ports.http}/metrics`);
+  info(`mail viewer: ${viewerUrl}  (every message the demo sends shows up there)`);
 
   step('create the opted-in example Deployment (examples/civicrm-demo.yaml)');
   info(kubectlOk(plane, ['apply', '-f', join(repo, 'examples/civicrm-demo.yaml')]).trim());
@@ -182,7 +207,7 @@ async function main(): Promise<void> {
   info(runDemomail(initArgs, { DEMOMAIL_CA_PEM: initEnv['DEMOMAIL_CA_PEM'] ?? '' }).trim());
   const bundle = readFileSync(join(caDir, 'ca-bundle.crt'));
 
-  step('send a mail over SMTPS and read it back over IMAPS, with only the injected settings');
+  step('send a mail over 587 with STARTTLS through the gateway and read it back over IMAPS, with only the injected settings');
   const env = resolveEnv(plane, 'civicrm-demo', app);
   for (const key of ['DEMOMAIL_SMTP_HOST', 'DEMOMAIL_SMTP_USERNAME', 'DEMOMAIL_SMTP_PASSWORD', 'DEMOMAIL_IMAP_HOST', 'DEMOMAIL_IMAP_USERNAME', 'DEMOMAIL_IMAP_PASSWORD']) {
     if (!env[key]) throw new Error(`the injected env of ${podName} has no usable ${key}`);
@@ -192,8 +217,9 @@ async function main(): Promise<void> {
   const subject = `demomail demo ${new Date().toISOString()}`;
   const transport = nodemailer.createTransport({
     host: '127.0.0.1',
-    port: greenmail.ports.smtps,
-    secure: true,
+    port: gateway.ports.submission,
+    secure: false,
+    requireTLS: true,
     auth: { user: env['DEMOMAIL_SMTP_USERNAME']!, pass: env['DEMOMAIL_SMTP_PASSWORD']! },
     tls: { ca: bundle, servername: env['DEMOMAIL_SMTP_HOST']!, rejectUnauthorized: true, minVersion: 'TLSv1.2' },
   });
@@ -201,10 +227,9 @@ async function main(): Promise<void> {
     from: env['DEMOMAIL_SMTP_USERNAME'],
     to: env['DEMOMAIL_IMAP_USERNAME'],
     subject,
-    text: 'Sent by npm run demo through smtpdemo:465, verified with the CA that demomail injected.',
+    text: 'Sent by npm run demo through smtpdemo:587 with STARTTLS, verified with the CA that demomail injected.',
   });
-  transport.close();
-  info(`SMTPS ${env['DEMOMAIL_SMTP_HOST']}:${env['DEMOMAIL_SMTP_PORT']} accepted ${sent.messageId} for ${env['DEMOMAIL_IMAP_USERNAME']}`);
+  info(`${env['DEMOMAIL_SMTP_HOST']}:587 (STARTTLS) answered "${sent.response}" for ${env['DEMOMAIL_IMAP_USERNAME']}`);
 
   const imap = new ImapFlow({
     host: '127.0.0.1',
@@ -225,21 +250,67 @@ async function main(): Promise<void> {
       lock.release();
     }
   }, 20_000);
-  await imap.logout();
   info(`IMAPS ${env['DEMOMAIL_IMAP_HOST']}:${env['DEMOMAIL_IMAP_PORT']}: found "${subject}" (UID ${found.join(',')}) in INBOX`);
 
-  process.stdout.write(
-    `\nDEMO OK in ${((Date.now() - started) / 1000).toFixed(1)}s: the pod was injected on create, trusted the mail CA, sent over SMTPS and read back over IMAPS.\n`,
+  step('a CiviMail-like mailing to hard-1@bounce.demomail.test: its simulated bounce arrives in the IMAP account');
+  // CiviMail's return path with the Mail Account localpart "imap+": the gateway delivers the DSN to imap@.
+  const returnPath = `imap+b.1.1.${Date.now().toString(16).padStart(16, '0').slice(-16)}@${env['DEMOMAIL_DOMAIN'] ?? 'demomail.test'}`;
+  const mailing = `demomail demo mailing ${new Date().toISOString()}`;
+  await transport.sendMail({
+    envelope: { from: returnPath, to: ['hard-1@bounce.demomail.test'] },
+    from: env['DEMOMAIL_SMTP_USERNAME'],
+    to: 'hard-1@bounce.demomail.test',
+    subject: mailing,
+    text: 'A mailing to an address that does not exist.',
+  });
+  transport.close();
+  info(`sent "${mailing}" with return path ${returnPath}`);
+  const bounceStarted = Date.now();
+  const bounce = await waitFor('the DSN in INBOX', async () => {
+    const lock = await imap.getMailboxLock('INBOX');
+    try {
+      for await (const message of imap.fetch('1:*', { source: true })) {
+        const source = message.source?.toString('utf8') ?? '';
+        if (/multipart\/report/i.test(source) && source.includes(mailing)) return source;
+      }
+      return undefined;
+    } finally {
+      lock.release();
+    }
+  }, 20_000);
+  await imap.logout();
+  const header = (name: string) => new RegExp(`^${name}: (.*)$`, 'mi').exec(bounce)?.[1]?.trim() ?? '?';
+  info(`after ${Date.now() - bounceStarted} ms: "${header('Subject')}" to ${header('To')}, Status: ${header('Status')} (Delivered-To: ${header('Delivered-To')})`);
+
+  out(
+    `\nDEMO OK in ${((Date.now() - started) / 1000).toFixed(1)}s: the pod was injected on create, trusted the mail CA, sent over 587 with STARTTLS, read back over IMAPS, and saw its simulated bounce.\n` +
+      `Mail viewer: ${viewerUrl}\n`,
   );
   if (keep) {
-    process.stdout.write(
-      `\n--keep: everything stays up until you press Ctrl-C.\n  export KUBECONFIG=${plane.kubeconfigPath}\n  ${join(binDir, 'kubectl')} get pods -A\n  CA bundle: ${join(caDir, 'ca-bundle.crt')}\n  SMTPS 127.0.0.1:${greenmail.ports.smtps}  IMAPS 127.0.0.1:${greenmail.ports.imaps}  (certificate names: ${env['DEMOMAIL_SMTP_HOST']}, localhost)\n  IMAP login ${env['DEMOMAIL_IMAP_USERNAME']}, password: kubectl -n demomail get secret demomail-imap -o jsonpath='{.data.password}' | base64 -d\n`,
+    const account = (name: string) => ({ username: secretValue(plane, 'demomail', name, 'username'), password: secretValue(plane, 'demomail', name, 'password') });
+    const state = {
+      viewer: viewerUrl,
+      smtp: { host: '127.0.0.1', ports: gateway.ports, certificateNames: [env['DEMOMAIL_SMTP_HOST'], 'localhost'] },
+      imap: { host: '127.0.0.1', ports: { imap: greenmail.ports.imap, imaps: greenmail.ports.imaps }, certificateNames: [env['DEMOMAIL_IMAP_HOST'], 'localhost'] },
+      accounts: { smtp: account('demomail-smtp'), imap: account('demomail-imap'), imap2: account('demomail-imap2') },
+      caFile: join(caDir, 'ca-bundle.crt'),
+      kubeconfig: plane.kubeconfigPath,
+      pid: process.pid,
+    };
+    mkdirSync(dirname(STATE_FILE), { recursive: true });
+    writeFileSync(STATE_FILE, `${JSON.stringify(state, null, 2)}\n`, { mode: 0o600 }); // holds the demo's passwords
+    cleanups.push(() => rmSync(STATE_FILE, { force: true }));
+    out(
+      `\n--keep: everything stays up until you press Ctrl-C (or kill ${process.pid}).\n  state (ports, accounts, CA file): ${STATE_FILE}\n  mail viewer: ${viewerUrl}\n  export KUBECONFIG=${plane.kubeconfigPath}\n  ${join(binDir, 'kubectl')} get pods -A\n  CA bundle: ${join(caDir, 'ca-bundle.crt')}\n  submission 127.0.0.1:${gateway.ports.submission}  SMTPS 127.0.0.1:${gateway.ports.smtps}  IMAPS 127.0.0.1:${greenmail.ports.imaps}  (certificate names: ${env['DEMOMAIL_SMTP_HOST']}, localhost)\n  IMAP login ${env['DEMOMAIL_IMAP_USERNAME']}, password: kubectl -n demomail get secret demomail-imap -o jsonpath='{.data.password}' | base64 -d\n`,
     );
-    await new Promise<void>((done) => {
-      process.once('SIGINT', () => done());
-      process.once('SIGTERM', () => done());
-    });
+    await new Promise<never>(() => {}); // until a signal: stop() exits
   }
+}
+
+/** DEMOMAIL_DEMO_RUN passed on to every child (a test finds leftovers by it in /proc/PID/environ). */
+function demoRunMarker(): Record<string, string> {
+  const marker = process.env['DEMOMAIL_DEMO_RUN'];
+  return marker ? { DEMOMAIL_DEMO_RUN: marker } : {};
 }
 
 async function teardown(): Promise<void> {
@@ -252,12 +323,44 @@ async function teardown(): Promise<void> {
   }
 }
 
+/** Names the port when something could not listen because the port is taken. */
+export function portInUseHint(message: string): string | undefined {
+  if (!/EADDRINUSE|address already in use/i.test(message)) return undefined;
+  const port = /(?:[\d.]+|localhost|\[[\da-f:]*\]):(\d{2,5})\b/i.exec(message)?.[1] ?? /\bport (\d{2,5})\b/i.exec(message)?.[1];
+  return port
+    ? `port ${port} is already in use (a previous demo or test run still running?): \`ss -ltnp 'sport = :${port}'\` shows which process holds it`
+    : 'a port is already in use (a previous demo or test run still running?): `ss -ltnp` lists the listeners';
+}
+
+let stopping: Promise<never> | undefined;
+/** The only way out: stop everything started (once, in reverse order), then exit with `code`. */
+function stop(code: number, why?: string): Promise<never> {
+  stopping ??= (async () => {
+    if (why) process.stderr.write(`\n${why}: stopping everything the demo started\n`);
+    await teardown();
+    process.exit(code);
+  })();
+  return stopping;
+}
+
+process.stderr.on('error', () => {}); // `2>&1 | head`: stderr is the closed pipe too
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  outputClosed = true;
+  if (err.code === 'EPIPE') void stop(1, 'output closed (EPIPE)');
+  else void stop(1, `stdout: ${err.message}`);
+});
+process.once('SIGINT', () => void stop(keep && stepNumber > 0 ? 0 : 130, 'SIGINT'));
+process.once('SIGTERM', () => void stop(keep ? 0 : 143, 'SIGTERM'));
+process.once('SIGHUP', () => void stop(129, 'SIGHUP'));
+
 try {
   await main();
-  await teardown();
-  process.exitCode = 0;
+  await stop(0);
 } catch (err) {
-  process.stderr.write(`\nDEMO FAILED at step ${stepNumber}: ${(err as Error).message}\n`);
-  await teardown();
-  process.exitCode = 1;
+  const message = (err as Error).message;
+  process.stderr.write(`\nDEMO FAILED at step ${stepNumber}: ${message}\n`);
+  const hint = portInUseHint(message);
+  if (hint) process.stderr.write(`${hint}\n`);
+  if (gatewayLines.length > 0) process.stderr.write(`gateway log (last lines):\n${gatewayLines.slice(-20).join('\n')}\n`);
+  await stop(1);
 }

@@ -5,6 +5,8 @@ import { readFile } from 'node:fs/promises';
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { parse as parseYaml } from 'yaml';
 import { settingsFromEnv, injectionSettings, type Settings } from './config.js';
+import { GREENMAIL_PORTS } from './bootstrap/greenmail.js';
+import { GATEWAY_PORTS } from './gateway/ports.js';
 
 const VERSION = '0.1.0';
 
@@ -44,6 +46,12 @@ function isRecord(value: unknown): value is Record<string, unknown> {
 function port(value: string): number {
   const n = Number(value);
   if (!Number.isInteger(n) || n < 0 || n > 65535) throw new InvalidArgumentError('must be a port number 0-65535');
+  return n;
+}
+
+function seconds(value: string): number {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n <= 0 || n > 3600) throw new InvalidArgumentError('must be a number of seconds, more than 0 and at most 3600');
   return n;
 }
 
@@ -94,6 +102,63 @@ export function buildProgram(): Command {
       const { runWebhook } = await import('./webhook/main.js');
       await runWebhook({ certFile: opts.cert, keyFile: opts.key, caFile: opts.caFile, port: opts.port, host: opts.host, settings });
     });
+
+  program
+    .command('gateway')
+    .description('run the mail gateway: SMTP 2525/2587/2465 (STARTTLS, AUTH, routing, simulated bounces) and HTTP 8025 (viewer, /metrics)')
+    .addOption(new Option('--cert <file>', 'serving certificate (PEM, watched)').env('DEMOMAIL_GATEWAY_CERT').default('/tls/tls.crt'))
+    .addOption(new Option('--key <file>', 'serving private key (PEM, watched)').env('DEMOMAIL_GATEWAY_KEY').default('/tls/tls.key'))
+    .addOption(new Option('--host <addr>', 'listen address').env('DEMOMAIL_GATEWAY_HOST').default('0.0.0.0'))
+    .addOption(new Option('--smtp-port <n>', 'SMTP (STARTTLS, AUTH optional)').env('DEMOMAIL_GATEWAY_SMTP_PORT').default(GATEWAY_PORTS.smtp).argParser(port))
+    .addOption(new Option('--submission-port <n>', 'submission (AUTH after STARTTLS)').env('DEMOMAIL_GATEWAY_SUBMISSION_PORT').default(GATEWAY_PORTS.submission).argParser(port))
+    .addOption(new Option('--smtps-port <n>', 'implicit TLS, AUTH required').env('DEMOMAIL_GATEWAY_SMTPS_PORT').default(GATEWAY_PORTS.smtps).argParser(port))
+    .addOption(new Option('--http-port <n>', 'viewer, /metrics, /livez, /readyz').env('DEMOMAIL_GATEWAY_HTTP_PORT').default(GATEWAY_PORTS.http).argParser(port))
+    .addOption(new Option('--greenmail-host <addr>', "GreenMail's SMTP and API host").env('DEMOMAIL_GREENMAIL_HOST').default('127.0.0.1'))
+    .addOption(new Option('--greenmail-smtp-port <n>', "GreenMail's SMTP port").env('DEMOMAIL_GREENMAIL_SMTP_PORT').default(GREENMAIL_PORTS.smtp).argParser(port))
+    .addOption(new Option('--greenmail-api-port <n>', "GreenMail's REST API port").env('DEMOMAIL_GREENMAIL_API_PORT').default(GREENMAIL_PORTS.api).argParser(port))
+    .addOption(new Option('--idle-timeout <seconds>', 'idle time allowed between SMTP commands').env('DEMOMAIL_GATEWAY_IDLE_TIMEOUT').default(60).argParser(seconds))
+    .addOption(new Option('--ui-auth-dir <dir>', 'mounted Secret demomail-ui-auth (username, password); basic auth when present').env('DEMOMAIL_UI_AUTH_DIR'))
+    .option('--config <file>', 'settings file (YAML map or the demomail-config ConfigMap)')
+    .action(
+      async (opts: {
+        cert: string;
+        key: string;
+        host: string;
+        smtpPort: number;
+        submissionPort: number;
+        smtpsPort: number;
+        httpPort: number;
+        greenmailHost: string;
+        greenmailSmtpPort: number;
+        greenmailApiPort: number;
+        idleTimeout: number;
+        uiAuthDir?: string;
+        config?: string;
+      }) => {
+        const settings = await loadSettings(opts.config);
+        const { accountsFromEnv } = await import('./gateway/accounts.js');
+        let accounts;
+        try {
+          accounts = accountsFromEnv(process.env);
+        } catch (err) {
+          throw new UsageError((err as Error).message);
+        }
+        if (accounts.length === 0) {
+          throw new UsageError('no SMTP accounts: set DEMOMAIL_SMTP_USERNAME/_PASSWORD (and _IMAP_, _IMAP2_) from the credential Secrets');
+        }
+        const { runGateway } = await import('./gateway/main.js');
+        await runGateway({
+          settings,
+          host: opts.host,
+          ports: { smtp: opts.smtpPort, submission: opts.submissionPort, smtps: opts.smtpsPort, http: opts.httpPort },
+          greenmail: { host: opts.greenmailHost, smtpPort: opts.greenmailSmtpPort, apiPort: opts.greenmailApiPort },
+          accounts,
+          tls: { certFile: opts.cert, keyFile: opts.key },
+          limits: { socketTimeoutMs: opts.idleTimeout * 1000 },
+          ...(opts.uiAuthDir ? { uiAuthDir: opts.uiAuthDir } : {}),
+        });
+      },
+    );
 
   program
     .command('bootstrap')
@@ -191,6 +256,6 @@ export async function main(argv: string[]): Promise<number> {
 const entry = process.argv[1] ?? '';
 if (entry.endsWith('/cli.js') || entry.endsWith('/demomail')) {
   const code = await main(process.argv);
-  // The webhook resolves only after a drain; every other command is done here.
+  // The webhook and the gateway resolve only after a drain; every other command is done here.
   process.exitCode = code;
 }

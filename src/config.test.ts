@@ -64,7 +64,7 @@ t.test('gateway settings: defaults follow MAIL_DOMAIN and IMAP_USER; bad values 
     storeMaxBytes: 256 * 1024 ** 2,
     messageSizeLimit: 25 * 1024 ** 2,
     maxRecipients: 1000,
-    memoryLimit: '512Mi',
+    memoryLimit: '768Mi',
   });
   t.equal(settingsFrom({ VERP_LOCALPART: 'imap+', STORE_MAX_BYTES: '1048576' }).gateway.storeMaxBytes, 1048576);
   t.equal(settingsFrom({ VERP_LOCALPART: 'imap+' }).gateway.verpLocalpart, 'imap+');

@@ -106,7 +106,7 @@ export const DEFAULTS: Readonly<Record<string, string>> = Object.freeze({
   STORE_MAX_BYTES: '256Mi',
   MESSAGE_SIZE_LIMIT: '25Mi',
   MAX_RECIPIENTS: '1000',
-  GATEWAY_MEMORY_LIMIT: '512Mi',
+  GATEWAY_MEMORY_LIMIT: '768Mi',
   CONFIG_NAME: 'demomail-config',
   CA_SECRET: 'demomail-ca',
   CA_CONFIGMAP: 'demomail-ca',

@@ -4,10 +4,11 @@
 // word-split as the container's shell splits it, and each Secret volume is written to a private temp
 // directory that stands in for its mountPath.
 //
-// Two deliberate differences from the pod, both logged: the mount paths are remapped to that temp
-// directory, and `-Dgreenmail.hostname=0.0.0.0` becomes 127.0.0.1 (only that value), because servers
-// started by tests and the demo listen on loopback only. GreenMail has no port offset and its ports are
-// fixed by `-Dgreenmail.setup.test.all`, so only one instance can run per machine at a time.
+// Deliberate differences from the pod, each logged: the mount paths are remapped to that temp
+// directory; every `-Dgreenmail.<proto>.hostname=0.0.0.0` becomes 127.0.0.1 (servers started by tests
+// and the demo listen on loopback only); every `-Dgreenmail.<proto>.port=N` becomes a free port (or the
+// one the caller asks for), so several test files, the demo and the benchmark can each run their own
+// GreenMail at the same time.
 import { createInterface } from 'node:readline';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtemp, rm, writeFile, chmod, mkdir } from 'node:fs/promises';
@@ -17,7 +18,6 @@ import { dirname, join } from 'node:path';
 import {
   CONTAINER_COMMAND,
   ENV,
-  GREENMAIL_PORTS,
   READINESS_PATH,
   containerEnvironment,
   shellWords,
@@ -42,16 +42,19 @@ export interface StartGreenmailOptions {
   /** How long to wait for GET /api/service/readiness; default 60 s. */
   readyTimeoutMs?: number;
   java?: string;
+  /** Ports to use instead of free ones (a restart on the same ports), by protocol. */
+  ports?: Partial<Record<string, number>>;
+  /** Options appended after the Deployment's (the benchmark's extra SMTPS listener); ports remapped too. */
+  extraOptions?: string[];
 }
 
+/** Local port of each protocol the options start (smtp, imap, imaps, api; + what extraOptions add). */
 export interface GreenmailPorts {
   smtp: number;
-  smtps: number;
   imap: number;
   imaps: number;
-  pop3: number;
-  pop3s: number;
   api: number;
+  [protocol: string]: number;
 }
 
 export interface RunningGreenmail {
@@ -99,11 +102,18 @@ export interface CommandLine {
  * The java command line the pod would run, for a local run with every mount moved under `mountRoot`.
  * Pure (no I/O): the integration test compares it with the Deployment.
  */
-export function greenmailCommandLine(deployment: RawObject, secrets: RawObject[], jar: string, mountRoot: string): CommandLine {
+export function greenmailCommandLine(
+  deployment: RawObject,
+  secrets: RawObject[],
+  jar: string,
+  mountRoot: string,
+  localPorts: (protocol: string, podPort: number) => number = (_p, podPort) => podPort,
+  extraOptions: string[] = [],
+): CommandLine {
   const podSpec = (((deployment['spec'] as RawObject | undefined)?.['template'] as RawObject | undefined)?.['spec'] ?? undefined) as
     | { containers?: Container[]; volumes?: Volume[] }
     | undefined;
-  const container = podSpec?.containers?.[0];
+  const container = podSpec?.containers?.find((c) => c.name === 'greenmail') ?? podSpec?.containers?.[0];
   if (!container) throw new Error(`Deployment ${deployment.metadata?.name ?? '?'}: spec.template.spec.containers is empty; pass the rendered demomail-mailserver Deployment`);
 
   const secretData: Record<string, Record<string, string>> = {};
@@ -120,7 +130,7 @@ export function greenmailCommandLine(deployment: RawObject, secrets: RawObject[]
     throw new Error(`container ${container.name}: command ${JSON.stringify(command)} is not the one this launcher knows (${JSON.stringify(CONTAINER_COMMAND)} or the image default)`);
   }
   const extra = command.length === 0 ? shellWords(env['GREENMAIL_ADDITIONAL_OPTS']) : [];
-  let options = [...shellWords(env[ENV.javaOpts]), ...shellWords(env[ENV.greenmailOpts]), ...extra];
+  let options = [...shellWords(env[ENV.javaOpts]), ...shellWords(env[ENV.greenmailOpts]), ...extra, ...extraOptions];
 
   const notes: string[] = [];
   const files: SecretFile[] = [];
@@ -147,23 +157,34 @@ export function greenmailCommandLine(deployment: RawObject, secrets: RawObject[]
     }
     return opt;
   });
+  if (options.some((o) => o.startsWith('-Dgreenmail.setup.'))) {
+    throw new Error('the options use -Dgreenmail.setup.*; this launcher (and GreenMail 2.1.7 beside per-protocol options) needs -Dgreenmail.<proto>.hostname/port for each protocol');
+  }
+  const ports: Record<string, number> = {};
   options = options.map((opt) => {
-    if (opt === '-Dgreenmail.hostname=0.0.0.0') {
-      notes.push('-Dgreenmail.hostname=0.0.0.0 → 127.0.0.1 (the only option changed: local servers bind loopback only)');
-      return `-Dgreenmail.hostname=${LOOPBACK}`;
+    const host = /^-Dgreenmail\.([a-z0-9]+)\.hostname=(.*)$/.exec(opt);
+    if (host) {
+      const [, proto, value] = host;
+      if (value === LOOPBACK) return opt;
+      if (value !== '0.0.0.0') throw new Error(`${opt}: local runs bind 127.0.0.1 only; the Deployment must bind 0.0.0.0 or 127.0.0.1`);
+      notes.push(`-Dgreenmail.${proto}.hostname=0.0.0.0 → ${LOOPBACK} (local servers bind loopback only)`);
+      return `-Dgreenmail.${proto}.hostname=${LOOPBACK}`;
+    }
+    const port = /^-Dgreenmail\.([a-z0-9]+)\.port=(\d+)$/.exec(opt);
+    if (port) {
+      const proto = port[1] as string;
+      const local = localPorts(proto, Number(port[2]));
+      ports[proto] = local;
+      if (local !== Number(port[2])) notes.push(`-Dgreenmail.${proto}.port=${port[2]} → ${local}`);
+      return `-Dgreenmail.${proto}.port=${local}`;
     }
     return opt;
   });
-  const binding = options.find((o) => o.startsWith('-Dgreenmail.hostname='));
-  if (binding !== `-Dgreenmail.hostname=${LOOPBACK}`) {
-    throw new Error(`the options bind GreenMail to "${binding?.split('=')[1] ?? '(GreenMail default)'}"; local runs bind 127.0.0.1 only, so the Deployment must use -Dgreenmail.hostname=0.0.0.0 or 127.0.0.1`);
+  for (const proto of ['smtp', 'imap', 'imaps', 'api']) {
+    if (ports[proto] === undefined) throw new Error(`the options lack -Dgreenmail.${proto}.port; this launcher needs every listener set per protocol`);
+    if (!options.includes(`-Dgreenmail.${proto}.hostname=${LOOPBACK}`)) throw new Error(`the options lack -Dgreenmail.${proto}.hostname (0.0.0.0 or 127.0.0.1)`);
   }
-  if (!options.includes('-Dgreenmail.setup.test.all')) {
-    throw new Error('the options lack -Dgreenmail.setup.test.all; this launcher knows the ports of that setup only');
-  }
-  const apiPort = options.find((o) => o.startsWith('-Dgreenmail.api.port='))?.split('=')[1];
-  const ports = { ...GREENMAIL_PORTS, api: apiPort ? Number(apiPort) : GREENMAIL_PORTS.api };
-  return { args: [...options, '-jar', jar], secretValues, files, ports, notes };
+  return { args: [...options, '-jar', jar], secretValues, files, ports: ports as GreenmailPorts, notes };
 }
 
 export function redact(args: string[], secretValues: string[]): string[] {
@@ -171,13 +192,23 @@ export function redact(args: string[], secretValues: string[]): string[] {
   return args.map((arg) => values.reduce((text, value) => text.split(value).join('***'), arg));
 }
 
-/** Rejects with a clear message when a port is taken (another GreenMail, e.g. a second test file). */
+/** A port the kernel just handed out on 127.0.0.1 (free now; GreenMail binds it a moment later). */
+export async function freePort(): Promise<number> {
+  return new Promise<number>((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, LOOPBACK, () => {
+      const port = (server.address() as { port: number }).port;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+/** Rejects with a clear message when a port is taken (a port the caller asked for). */
 async function assertPortFree(port: number, what: string): Promise<void> {
   await new Promise<void>((resolve, reject) => {
     const server = createServer();
-    server.once('error', (err: NodeJS.ErrnoException) =>
-      reject(new Error(`${what} port ${LOOPBACK}:${port} is in use (${err.code}): GreenMail's ports are fixed, so only one instance can run at a time; stop the other one`)),
-    );
+    server.once('error', (err: NodeJS.ErrnoException) => reject(new Error(`${what} port ${LOOPBACK}:${port} is in use (${err.code}); stop what holds it`)));
     server.listen(port, LOOPBACK, () => server.close(() => resolve()));
   });
 }
@@ -199,13 +230,16 @@ export async function startGreenmail(opts: StartGreenmailOptions): Promise<Runni
   };
   try {
     await chmod(root, 0o700);
-    const line = greenmailCommandLine(opts.deployment, opts.secrets, opts.jar, join(root, 'mounts'));
+    // Free ports first (async), then the pure command line maps each protocol to one.
+    const chosen: Record<string, number> = {};
+    for (const proto of ['smtp', 'imap', 'imaps', 'api', 'smtps', 'pop3', 'pop3s']) chosen[proto] = opts.ports?.[proto] ?? (await freePort());
+    const line = greenmailCommandLine(opts.deployment, opts.secrets, opts.jar, join(root, 'mounts'), (proto) => chosen[proto] ?? 0, opts.extraOptions ?? []);
     for (const file of line.files) {
       await mkdir(dirname(file.path), { recursive: true, mode: 0o700 });
       await writeFile(file.path, file.content, { mode: 0o400 });
     }
     for (const note of line.notes) log(`greenmail launcher: ${note}`);
-    for (const [name, port] of Object.entries(line.ports)) await assertPortFree(port, name);
+    for (const [name, port] of Object.entries(opts.ports ?? {})) if (port !== undefined) await assertPortFree(port, name);
     const redactedArgs = redact(line.args, line.secretValues);
     log(`greenmail launcher: java ${redactedArgs.join(' ')}`);
 

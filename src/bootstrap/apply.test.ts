@@ -10,6 +10,7 @@ const settings = settingsFrom({});
 
 function recordingClient(existing: KubeObject[], failOn?: (obj: KubeObject) => boolean) {
   const applied: string[] = [];
+  const deleted: string[] = [];
   const client: KubeClient = {
     async get(ref: ObjectRef) {
       return existing.find((o) => o.kind === ref.kind && o.metadata.name === ref.metadata.name && (o.metadata.namespace ?? '') === (ref.metadata.namespace ?? ''));
@@ -22,11 +23,18 @@ function recordingClient(existing: KubeObject[], failOn?: (obj: KubeObject) => b
     async namespacesWithLabel() {
       return ['shop'];
     },
+    async delete(ref: ObjectRef) {
+      const at = existing.findIndex((o) => o.kind === ref.kind && o.metadata.name === ref.metadata.name);
+      if (at === -1) return false;
+      existing.splice(at, 1);
+      deleted.push(describe(ref as KubeObject));
+      return true;
+    },
     get writes() {
-      return applied.length;
+      return applied.length + deleted.length;
     },
   };
-  return { client, applied };
+  return { client, applied, deleted };
 }
 
 const mwc = {
@@ -51,4 +59,25 @@ t.test('a run failing on a namespace copy has already made the new serving certi
   const plan = desiredObjects(settings, read.state, { now: new Date(), randomPassword: () => randomAlphanumericPassword() });
   await t.rejects(applyPlan(client, settings, plan, read, () => {}), /refused .*shop/);
   t.ok(applied.some((d) => d.startsWith('MutatingWebhookConfiguration')), 'caBundle written');
+});
+
+t.test('Service demomail-api of an earlier release is deleted after the new objects, once', async (t) => {
+  const api = { apiVersion: 'v1', kind: 'Service', metadata: { name: settings.names.apiService, namespace: settings.namespace } } as KubeObject;
+  const { client, applied, deleted } = recordingClient([mwc, api]);
+  const read = await readState(client, settings);
+  const plan = desiredObjects(settings, read.state, { now: new Date(), randomPassword: () => randomAlphanumericPassword() });
+  const reports = await applyPlan(client, settings, plan, read, () => {});
+  t.same(deleted, [`Service ${settings.namespace}/${settings.names.apiService}`]);
+  t.ok(applied.includes(`Service ${settings.namespace}/${settings.names.uiService}`), 'demomail-ui created');
+  t.equal(reports.at(-1)?.outcome, 'deleted', 'deleted last');
+  const again = await readState(client, settings);
+  t.same(desiredObjects(settings, again.state, { now: new Date(), randomPassword: () => randomAlphanumericPassword() }).obsolete, [], 'nothing left to delete');
+});
+
+t.test('DEPLOY_MAILSERVER other than "1": nothing deleted', async (t) => {
+  const off = settingsFrom({ DEPLOY_MAILSERVER: '0' });
+  const api = { apiVersion: 'v1', kind: 'Service', metadata: { name: off.names.apiService, namespace: off.namespace } } as KubeObject;
+  const { client } = recordingClient([mwc, api]);
+  const read = await readState(client, off);
+  t.same(desiredObjects(off, read.state, { now: new Date(), randomPassword: () => randomAlphanumericPassword() }).obsolete, []);
 });

@@ -22,7 +22,7 @@ export function refsToRead(settings: Settings, labelledNamespaces: string[]): Ob
     ref('v1', 'ConfigMap', n.mailserverConfig),
   ];
   if (settings.deployMailserver) {
-    refs.push(ref('apps/v1', 'Deployment', n.mailserverDeployment), ...[n.smtpService, n.imapService, n.apiService].map((name) => ref('v1', 'Service', name)));
+    refs.push(ref('apps/v1', 'Deployment', n.mailserverDeployment), ...[n.smtpService, n.imapService, n.uiService, n.apiService].map((name) => ref('v1', 'Service', name)));
   }
   for (const target of labelledNamespaces) {
     if (target === ns) continue;
@@ -53,7 +53,7 @@ export async function readState(client: KubeClient, settings: Settings): Promise
   return { state: { objects, labelledNamespaces }, webhookConfiguration };
 }
 
-export type ApplyOutcome = 'created' | 'updated' | 'unchanged' | 'skipped';
+export type ApplyOutcome = 'created' | 'updated' | 'unchanged' | 'skipped' | 'deleted';
 export interface ApplyReport {
   object: string;
   outcome: ApplyOutcome;
@@ -100,6 +100,11 @@ export async function applyPlan(client: KubeClient, settings: Settings, plan: Pl
     }
     await client.apply(desired);
     report(current === undefined ? { object: describe(desired), outcome: 'created' } : { object: describe(desired), outcome: 'updated', detail: `${difference} differed` });
+  }
+  // After the new objects: Service demomail-api goes once demomail-ui and the gateway exist.
+  for (const ref of plan.obsolete) {
+    const deleted = await client.delete(ref);
+    report({ object: describe(ref as KubeObject), outcome: deleted ? 'deleted' : 'unchanged', detail: deleted ? 'left over from an earlier release' : 'already gone' });
   }
   return reports;
 }

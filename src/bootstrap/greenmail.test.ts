@@ -51,7 +51,8 @@ t.test('GreenMail options are shell-safe and reference, never contain, the passw
   const opts = greenmailOpts(s);
   t.equal(
     opts,
-    '-Dgreenmail.setup.test.all -Dgreenmail.hostname=0.0.0.0 ' +
+    '-Dgreenmail.smtp.hostname=127.0.0.1 -Dgreenmail.smtp.port=3025 -Dgreenmail.imap.hostname=0.0.0.0 -Dgreenmail.imap.port=3143 ' +
+      '-Dgreenmail.imaps.hostname=0.0.0.0 -Dgreenmail.imaps.port=3993 -Dgreenmail.api.hostname=127.0.0.1 -Dgreenmail.api.port=8080 -Dgreenmail.startup.timeout=30000 ' +
       '-Dgreenmail.users=civi.smtp:$(SMTP_PASSWORD)@example.test,imap:$(IMAP_PASSWORD)@example.test,imap2:$(IMAP2_PASSWORD)@example.test ' +
       '-Dgreenmail.users.login=email -Dgreenmail.tls.keystore.file=/tls/keystore.p12 -Dgreenmail.tls.keystore.password=$(KEYSTORE_PASSWORD)',
   );

@@ -3,8 +3,13 @@
 // (scripts/lib/greenmail.ts) rebuilds the exact same java invocation from the rendered objects.
 import type { Settings } from '../config.js';
 
-/** `-Dgreenmail.setup.test.all` ports (default ports + 3000) and the API port. */
-export const GREENMAIL_PORTS = Object.freeze({ smtp: 3025, smtps: 3465, imap: 3143, imaps: 3993, pop3: 3110, pop3s: 3995, api: 8080 });
+/**
+ * GreenMail's listeners, each set on its own (`-Dgreenmail.<proto>.hostname/port`): SMTP and the API on
+ * loopback (only the gateway beside it talks to them), IMAP/IMAPS on every interface. No SMTPS, no POP3.
+ */
+export const GREENMAIL_PORTS = Object.freeze({ smtp: 3025, imap: 3143, imaps: 3993, api: 8080 });
+export type GreenmailProtocol = keyof typeof GREENMAIL_PORTS;
+export const GREENMAIL_BIND: Readonly<Record<GreenmailProtocol, string>> = Object.freeze({ smtp: '127.0.0.1', imap: '0.0.0.0', imaps: '0.0.0.0', api: '127.0.0.1' });
 export const READINESS_PATH = '/api/service/readiness';
 /** Where the keystore Secret is mounted in the GreenMail container. */
 export const KEYSTORE_DIR = '/tls';
@@ -55,9 +60,17 @@ export function greenmailOpts(settings: Settings): string {
   const users = greenmailUsers(settings)
     .map((u) => `${u.localPart}:$(${u.passwordEnv})@${u.domain}`)
     .join(',');
+  // Per protocol, never together with -Dgreenmail.setup.test.*: GreenMail 2.1.7 would then see the
+  // same server twice ("Server 'smtp' was found at least twice") and refuse to start.
+  const listeners = (Object.keys(GREENMAIL_PORTS) as GreenmailProtocol[]).flatMap((proto) => [
+    `-Dgreenmail.${proto}.hostname=${GREENMAIL_BIND[proto]}`,
+    `-Dgreenmail.${proto}.port=${GREENMAIL_PORTS[proto]}`,
+  ]);
   const opts = [
-    '-Dgreenmail.setup.test.all',
-    '-Dgreenmail.hostname=0.0.0.0',
+    ...listeners,
+    // Default 2 s per listener: on a busy node IMAPS (keystore, TLS setup) misses it and the JVM exits
+    // ("Could not start mail server imaps…"), seen on 2 shared cores.
+    '-Dgreenmail.startup.timeout=30000',
     `-Dgreenmail.users=${users}`,
     '-Dgreenmail.users.login=email',
     `-Dgreenmail.tls.keystore.file=${KEYSTORE_DIR}/${KEYSTORE_KEY}`,

@@ -203,7 +203,9 @@ export interface KubeClient {
   apply(obj: KubeObject): Promise<KubeObject>;
   /** Names of namespaces matching a label selector. */
   namespacesWithLabel(selector: string): Promise<string[]>;
-  /** Writes made so far (PATCH requests answered 2xx). */
+  /** Deletes the object; false when it was already gone (404). */
+  delete(ref: ObjectRef): Promise<boolean>;
+  /** Writes made so far (PATCH and DELETE requests answered 2xx). */
   readonly writes: number;
 }
 
@@ -246,6 +248,11 @@ export function kubeClient(
       const live = await call('patch', obj, 'PATCH', objectPath(obj) + query, JSON.stringify(obj), 'application/apply-patch+yaml');
       writes++;
       return live as KubeObject;
+    },
+    async delete(ref) {
+      const gone = (await call('delete', ref, 'DELETE', objectPath(ref), undefined, undefined, true)) === undefined;
+      if (!gone) writes++;
+      return !gone;
     },
     async namespacesWithLabel(selector) {
       const list = (await call('list', 'namespaces', 'GET', `/api/v1/namespaces?labelSelector=${encodeURIComponent(selector)}`)) as unknown as {

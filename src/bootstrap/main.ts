@@ -66,7 +66,7 @@ export async function runBootstrap(opts: BootstrapOptions): Promise<BootstrapRes
       const count = (outcome: ApplyReport['outcome']) => reports.filter((r) => r.outcome === outcome).length;
       const durationMs = performance.now() - started;
       log(
-        `done in ${(durationMs / 1000).toFixed(2)}s: ${count('created')} created, ${count('updated')} updated, ${count('unchanged')} unchanged, ${count('skipped')} skipped; ${client.writes} write(s)`,
+        `done in ${(durationMs / 1000).toFixed(2)}s: ${count('created')} created, ${count('updated')} updated, ${count('unchanged')} unchanged, ${count('skipped')} skipped, ${count('deleted')} deleted; ${client.writes} write(s)`,
       );
       return { decisions: plan.decisions, reports, writes: client.writes, durationMs, files: [] };
     } catch (err) {

@@ -2,6 +2,11 @@
 // each object of DESIGN §2. Every field written here is a field the `demomail` field manager owns, so
 // nothing is written that we would not want to defend on the next reconcile.
 import { FIELD_MANAGER, mailAddress, serviceHost, type Settings } from '../config.js';
+import { ACCOUNT_ENV } from '../gateway/accounts.js';
+import { GATEWAY_PORTS } from '../gateway/ports.js';
+import type { ObjectRef } from './kube.js';
+
+export { GATEWAY_PORTS };
 import {
   CONTAINER_COMMAND,
   ENV,
@@ -9,7 +14,6 @@ import {
   KEYSTORE_DIR,
   KEYSTORE_KEY,
   KEYSTORE_PASSWORD_KEY,
-  READINESS_PATH,
   greenmailOpts,
   javaOpts,
 } from './greenmail.js';
@@ -40,6 +44,12 @@ export const NAME_LABEL = 'app.kubernetes.io/name';
 export const TLS_CHECKSUM_ANNOTATION = 'demomail/tls-checksum';
 export const CREDENTIALS_CHECKSUM_ANNOTATION = 'demomail/credentials-checksum';
 export const COPIED_FROM_ANNOTATION = 'demomail/copied-from';
+/** Container `gateway` in the mail server pod (DESIGN §7). */
+export const GATEWAY_CONTAINER = 'gateway';
+export const GATEWAY_TLS_DIR = '/tls';
+export const GATEWAY_UI_AUTH_DIR = '/ui-auth';
+/** The image's entrypoint is `demomail`; ports and GreenMail's loopback ports are the defaults. */
+export const GATEWAY_ARGS = Object.freeze(['gateway', '--cert', `${GATEWAY_TLS_DIR}/tls.crt`, '--key', `${GATEWAY_TLS_DIR}/tls.key`, '--ui-auth-dir', GATEWAY_UI_AUTH_DIR]);
 /** GreenMail's image user is a named system user; runAsNonRoot needs a number to check. */
 export const MAILSERVER_UID = 10001;
 
@@ -191,12 +201,29 @@ export function mailserverDeployment(settings: Settings, checksums: DeploymentCh
     name,
     valueFrom: { secretKeyRef: { name: secretName, key } },
   });
+  // GreenMail's API (and its /api/service/readiness) now listens on 127.0.0.1, which the kubelet's
+  // probes (sent to the pod IP) cannot reach, and the image has no HTTP client for an exec probe: a
+  // TCP check of IMAP says the JVM serves. The gateway's /readyz adds GreenMail's own readiness API.
   const probe = (periodSeconds: number, failureThreshold: number) => ({
-    httpGet: { path: READINESS_PATH, port: 'api', scheme: 'HTTP' },
+    tcpSocket: { port: 'imap' },
     periodSeconds,
     timeoutSeconds: 2,
     failureThreshold,
   });
+  const gatewayProbe = (path: string, periodSeconds: number, failureThreshold: number) => ({
+    httpGet: { path, port: 'http', scheme: 'HTTP' },
+    periodSeconds,
+    timeoutSeconds: 2,
+    failureThreshold,
+  });
+  const restricted = {
+    allowPrivilegeEscalation: false,
+    readOnlyRootFilesystem: true,
+    runAsNonRoot: true,
+    capabilities: { drop: ['ALL'] },
+    seccompProfile: { type: 'RuntimeDefault' },
+  };
+  const accountSecrets = [n.smtpSecret, n.imapSecret, n.imap2Secret];
   return {
     apiVersion: 'apps/v1',
     kind: 'Deployment',
@@ -246,12 +273,10 @@ export function mailserverDeployment(settings: Settings, checksums: DeploymentCh
                 { name: ENV.greenmailOpts, value: greenmailOpts(settings) },
                 { name: ENV.javaOpts, value: javaOpts(settings) },
               ],
+              // SMTP and the API listen on 127.0.0.1 (only the gateway uses them): not declared.
               ports: [
-                { name: 'smtp', containerPort: GREENMAIL_PORTS.smtp, protocol: 'TCP' },
-                { name: 'smtps', containerPort: GREENMAIL_PORTS.smtps, protocol: 'TCP' },
                 { name: 'imap', containerPort: GREENMAIL_PORTS.imap, protocol: 'TCP' },
                 { name: 'imaps', containerPort: GREENMAIL_PORTS.imaps, protocol: 'TCP' },
-                { name: 'api', containerPort: GREENMAIL_PORTS.api, protocol: 'TCP' },
               ],
               startupProbe: probe(2, 60),
               readinessProbe: probe(5, 3),
@@ -260,17 +285,42 @@ export function mailserverDeployment(settings: Settings, checksums: DeploymentCh
                 requests: { cpu: '50m', memory: settings.mailserverMemoryLimit },
                 limits: { memory: settings.mailserverMemoryLimit },
               },
-              securityContext: {
-                allowPrivilegeEscalation: false,
-                readOnlyRootFilesystem: true,
-                runAsNonRoot: true,
-                runAsUser: MAILSERVER_UID,
-                capabilities: { drop: ['ALL'] },
-                seccompProfile: { type: 'RuntimeDefault' },
-              },
+              securityContext: { ...restricted, runAsUser: MAILSERVER_UID },
               volumeMounts: [
                 { name: 'keystore', mountPath: KEYSTORE_DIR, readOnly: true },
                 { name: 'tmp', mountPath: '/tmp' },
+              ],
+            },
+            {
+              // The SMTP front, capture store and viewer (DESIGN §7, §8); runs as the pod's user.
+              name: GATEWAY_CONTAINER,
+              image: settings.image,
+              imagePullPolicy: settings.imagePullPolicy,
+              args: [...GATEWAY_ARGS],
+              envFrom: [{ configMapRef: { name: n.config }, prefix: 'DEMOMAIL_' }],
+              env: ACCOUNT_ENV.flatMap((names, i) => [
+                secretEnv(names.username, accountSecrets[i] as string, 'username'),
+                secretEnv(names.password, accountSecrets[i] as string, 'password'),
+              ]),
+              ports: [
+                { name: 'smtp', containerPort: GATEWAY_PORTS.smtp, protocol: 'TCP' },
+                { name: 'submission', containerPort: GATEWAY_PORTS.submission, protocol: 'TCP' },
+                { name: 'smtps', containerPort: GATEWAY_PORTS.smtps, protocol: 'TCP' },
+                { name: 'http', containerPort: GATEWAY_PORTS.http, protocol: 'TCP' },
+              ],
+              startupProbe: gatewayProbe('/livez', 2, 30),
+              readinessProbe: gatewayProbe('/readyz', 5, 3),
+              livenessProbe: gatewayProbe('/livez', 10, 6),
+              resources: {
+                requests: { cpu: '50m', memory: settings.gateway.memoryLimit },
+                limits: { memory: settings.gateway.memoryLimit },
+              },
+              securityContext: restricted,
+              volumeMounts: [
+                // The whole directory (not subPath items): the kubelet's `..data` swap is what the
+                // gateway watches to reload a renewed certificate without a restart.
+                { name: 'gateway-tls', mountPath: GATEWAY_TLS_DIR, readOnly: true },
+                { name: 'ui-auth', mountPath: GATEWAY_UI_AUTH_DIR, readOnly: true },
               ],
             },
           ],
@@ -282,6 +332,14 @@ export function mailserverDeployment(settings: Settings, checksums: DeploymentCh
             },
             // readOnlyRootFilesystem: the JVM still wants a writable /tmp (hsperfdata, temp files).
             { name: 'tmp', emptyDir: { sizeLimit: '64Mi' } },
+            {
+              name: 'gateway-tls',
+              // Certificate and key only (not the keystore or its password).
+              secret: { secretName: n.mailserverTlsSecret, items: [{ key: 'tls.crt', path: 'tls.crt' }, { key: 'tls.key', path: 'tls.key' }], defaultMode: 0o440 },
+            },
+            // Optional: `kubectl -n NS create secret generic demomail-ui-auth --from-literal=username=… --from-literal=password=…`
+            // turns on basic auth for the viewer (read at start: restart the pod after creating it).
+            { name: 'ui-auth', secret: { secretName: n.uiAuthSecret, optional: true, defaultMode: 0o440 } },
           ],
         },
       },
@@ -302,21 +360,27 @@ function service(settings: Settings, name: string, ports: { name: string; port: 
   };
 }
 
-/** smtpdemo (25/465/587), imapdemo (143/993), demomail-api (8080). No STARTTLS: 587 is plain SMTP too. */
+/** smtpdemo (25/465/587 → the gateway), imapdemo (143/993 → GreenMail), demomail-ui (8025 → the viewer). */
 export function mailServices(settings: Settings): KubeObject[] {
+  const g = GATEWAY_PORTS;
   const p = GREENMAIL_PORTS;
   return [
     service(settings, settings.names.smtpService, [
-      { name: 'smtp', port: 25, targetPort: p.smtp },
-      { name: 'smtps', port: 465, targetPort: p.smtps },
-      { name: 'submission', port: 587, targetPort: p.smtp },
+      { name: 'smtp', port: 25, targetPort: g.smtp },
+      { name: 'smtps', port: 465, targetPort: g.smtps },
+      { name: 'submission', port: 587, targetPort: g.submission },
     ]),
     service(settings, settings.names.imapService, [
       { name: 'imap', port: 143, targetPort: p.imap },
       { name: 'imaps', port: 993, targetPort: p.imaps },
     ]),
-    service(settings, settings.names.apiService, [{ name: 'api', port: p.api, targetPort: p.api }]),
+    service(settings, settings.names.uiService, [{ name: 'http', port: g.http, targetPort: g.http }]),
   ];
+}
+
+/** Objects of earlier releases the reconcile deletes when present (GreenMail's API Service). */
+export function obsoleteMailObjects(settings: Settings): ObjectRef[] {
+  return [{ apiVersion: 'v1', kind: 'Service', metadata: { name: settings.names.apiService, namespace: settings.namespace } }];
 }
 
 /** CN of the mail-server certificate: the name CiviCRM is told to use. */

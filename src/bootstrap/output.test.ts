@@ -23,7 +23,7 @@ t.test('--output DIR: one YAML file per object, stable names, no cluster', async
     'secret-demomail-mailserver-tls.yaml',
     'secret-demomail-smtp.yaml',
     'secret-demomail-webhook-tls.yaml',
-    'service-demomail-api.yaml',
+    'service-demomail-ui.yaml',
     'service-imapdemo.yaml',
     'service-smtpdemo.yaml',
   ]);

@@ -69,8 +69,9 @@ t.test('empty cluster: every object is created', async (t) => {
     'Deployment/demomail-mailserver',
     'Service/smtpdemo',
     'Service/imapdemo',
-    'Service/demomail-api',
+    'Service/demomail-ui',
   ]);
+  t.same(first.obsolete, [], 'no Service demomail-api to delete on an empty cluster');
   t.ok(first.decisions.every((d) => d.action === 'created'), 'every decision is "created"');
   t.equal(first.decisions.length, 7);
   const ca = find(first, 'Secret', 'demomail-ca');
@@ -114,10 +115,10 @@ t.test('empty cluster: every object is created', async (t) => {
 
 t.test('Services: ports as the seed expects them', async (t) => {
   const ports = (name: string) => ((find(first, 'Service', name)['spec'] as any).ports as { port: number; targetPort: number }[]).map((p) => `${p.port}->${p.targetPort}`); // any: test reads known JSON
-  t.same(ports('smtpdemo'), ['25->3025', '465->3465', '587->3025']);
-  t.same(ports('imapdemo'), ['143->3143', '993->3993']);
-  t.same(ports('demomail-api'), ['8080->8080']);
-  t.equal((find(first, 'Service', 'demomail-api')['spec'] as any).type, 'ClusterIP'); // any: known JSON
+  t.same(ports('smtpdemo'), ['25->2525', '465->2465', '587->2587'], 'SMTP is the gateway');
+  t.same(ports('imapdemo'), ['143->3143', '993->3993'], 'IMAP is GreenMail');
+  t.same(ports('demomail-ui'), ['8025->8025'], 'the viewer');
+  t.equal((find(first, 'Service', 'demomail-ui')['spec'] as any).type, 'ClusterIP'); // any: known JSON
 });
 
 t.test('Deployment: GreenMail options, probes, security, resources', async (t) => {
@@ -138,8 +139,11 @@ t.test('Deployment: GreenMail options, probes, security, resources', async (t) =
   const opts: string = container.env[optsIndex].value;
   t.notOk(opts.includes('auth.disabled'), 'GREENMAIL_OPTS is overridden whole, without -Dgreenmail.auth.disabled');
   for (const word of shellWords(opts)) t.match(word, /^-D[a-z.]+(=\S+)?$/, `"${word.replace(/\$\([A-Z0-9_]+\)/g, '$(…)')}" is one shell word`);
-  t.ok(shellWords(opts).includes('-Dgreenmail.setup.test.all'));
-  t.ok(shellWords(opts).includes('-Dgreenmail.hostname=0.0.0.0'));
+  t.notOk(opts.includes('greenmail.setup.'), 'per-protocol options only (with setup.test.* GreenMail sees "smtp" twice)');
+  t.ok(shellWords(opts).includes('-Dgreenmail.smtp.hostname=127.0.0.1'), "GreenMail's SMTP on loopback: only the gateway delivers");
+  t.ok(shellWords(opts).includes('-Dgreenmail.api.hostname=127.0.0.1'), 'its REST API on loopback: no login, reads and purges every mailbox');
+  t.ok(shellWords(opts).includes('-Dgreenmail.imaps.hostname=0.0.0.0'));
+  t.notOk(opts.includes('greenmail.smtps') || opts.includes('greenmail.pop3'), 'no SMTPS, no POP3');
   t.ok(shellWords(opts).includes('-Dgreenmail.users.login=email'));
   t.ok(shellWords(opts).includes('-Dgreenmail.tls.keystore.file=/tls/keystore.p12'));
   t.notOk(opts.includes('greenmail.verbose'), 'no verbose protocol log (it would print AUTH exchanges)');
@@ -163,8 +167,10 @@ t.test('Deployment: GreenMail options, probes, security, resources', async (t) =
   });
   t.same(parseGreenmailUsers(usersOpt), expected.map(([login, password]) => ({ login, password, domain: 'demomail.test' })), 'and GreenMail 2.1.7 [:@] split agrees');
 
-  t.same(container.readinessProbe.httpGet, { path: '/api/service/readiness', port: 'api', scheme: 'HTTP' });
-  t.same(container.livenessProbe.httpGet.path, '/api/service/readiness');
+  // GreenMail's API is on loopback: the kubelet cannot reach it; a TCP check of IMAP instead.
+  t.same(container.readinessProbe.tcpSocket, { port: 'imap' });
+  t.same(container.livenessProbe.tcpSocket, { port: 'imap' });
+  t.same(container.ports.map((p: { containerPort: number }) => p.containerPort), [3143, 3993], 'only IMAP/IMAPS declared');
   t.same(container.resources, { requests: { cpu: '50m', memory: '512Mi' }, limits: { memory: '512Mi' } });
   t.equal(spec.securityContext.runAsNonRoot, true);
   t.type(spec.securityContext.runAsUser, 'number');
@@ -178,6 +184,34 @@ t.test('Deployment: GreenMail options, probes, security, resources', async (t) =
   t.equal((deployment['spec'] as any).template.metadata.labels['app.kubernetes.io/name'], 'demomail-mailserver'); // any: known JSON
   t.match((deployment['spec'] as any).template.metadata.annotations['demomail/tls-checksum'], /^[0-9a-f]{64}$/); // any: known JSON
   t.notOk(container.command.join(' ').includes('run_greenmail.sh'), 'the image script that echoes the expanded options is not used');
+
+  const gateway = spec.containers.find((c: { name: string }) => c.name === 'gateway');
+  t.equal(gateway.image, settings.image, 'our image');
+  t.same(gateway.args, ['gateway', '--cert', '/tls/tls.crt', '--key', '/tls/tls.key', '--ui-auth-dir', '/ui-auth']);
+  t.same(gateway.envFrom, [{ configMapRef: { name: 'demomail-config' }, prefix: 'DEMOMAIL_' }]);
+  t.same(
+    gateway.env.map((e: { name: string; valueFrom: { secretKeyRef: { name: string; key: string } } }) => `${e.name}=${e.valueFrom.secretKeyRef.name}/${e.valueFrom.secretKeyRef.key}`),
+    [
+      'DEMOMAIL_SMTP_USERNAME=demomail-smtp/username',
+      'DEMOMAIL_SMTP_PASSWORD=demomail-smtp/password',
+      'DEMOMAIL_IMAP_USERNAME=demomail-imap/username',
+      'DEMOMAIL_IMAP_PASSWORD=demomail-imap/password',
+      'DEMOMAIL_IMAP2_USERNAME=demomail-imap2/username',
+      'DEMOMAIL_IMAP2_PASSWORD=demomail-imap2/password',
+    ],
+    'credentials only as secretKeyRef',
+  );
+  t.same(gateway.ports.map((p: { name: string; containerPort: number }) => `${p.name}:${p.containerPort}`), ['smtp:2525', 'submission:2587', 'smtps:2465', 'http:8025']);
+  t.same(gateway.readinessProbe.httpGet, { path: '/readyz', port: 'http', scheme: 'HTTP' });
+  t.same(gateway.livenessProbe.httpGet, { path: '/livez', port: 'http', scheme: 'HTTP' });
+  t.same(gateway.resources, { requests: { cpu: '50m', memory: '768Mi' }, limits: { memory: '768Mi' } }, 'memory = GATEWAY_MEMORY_LIMIT');
+  t.same(gateway.securityContext, { allowPrivilegeEscalation: false, readOnlyRootFilesystem: true, runAsNonRoot: true, capabilities: { drop: ['ALL'] }, seccompProfile: { type: 'RuntimeDefault' } }, 'restricted, no UID of its own');
+  t.same(gateway.volumeMounts, [
+    { name: 'gateway-tls', mountPath: '/tls', readOnly: true },
+    { name: 'ui-auth', mountPath: '/ui-auth', readOnly: true },
+  ], 'directories, not subPath: the kubelet ..data swap reaches the gateway');
+  t.same(spec.volumes.find((v: { name: string }) => v.name === 'gateway-tls').secret.items.map((i: { key: string }) => i.key), ['tls.crt', 'tls.key'], 'not the keystore or its password');
+  t.equal(spec.volumes.find((v: { name: string }) => v.name === 'ui-auth').secret.optional, true);
 });
 
 t.test('everything present and valid: nothing changes', async (t) => {

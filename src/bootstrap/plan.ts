@@ -12,6 +12,7 @@ import { toPkcs12 } from '../pki/pkcs12.js';
 import { caRenewalDue, renewalDue } from '../pki/renewal.js';
 import { DESIRED_HASH_ANNOTATION } from './compare.js';
 import { keystoreProblem } from './keystore.js';
+import type { ObjectRef } from './kube.js';
 import { KEYSTORE_KEY, KEYSTORE_PASSWORD_KEY } from './greenmail.js';
 import {
   b64,
@@ -20,6 +21,7 @@ import {
   credentialSecret,
   credentials,
   mailServices,
+  obsoleteMailObjects,
   mailserverCommonName,
   mailserverConfigMap,
   mailserverDeployment,
@@ -59,6 +61,8 @@ export interface Plan {
   webhookCaBundle: string;
   /** PEM the webhook injects into pods (same as ConfigMap demomail-ca). */
   mailCaBundle: string;
+  /** Objects of earlier releases found in the cluster, to delete (Service demomail-api). */
+  obsolete: ObjectRef[];
 }
 
 export const MAIL_CA_COMMON_NAME = 'demomail mail CA';
@@ -124,7 +128,9 @@ export function desiredObjects(settings: Settings, current: CurrentState, option
     if (target === ns) continue;
     objects.push(...creds.map((c) => credentialSecret(settings, c, target)), mailserverConfigMap(settings, target));
   }
-  return { objects: objects.map(withDesiredHash), decisions, webhookCaBundle: webhook.caBundlePem, mailCaBundle: mailCa.bundlePem };
+  // GreenMail's API Service of releases before the gateway: the API now listens on loopback only.
+  const obsolete = settings.deployMailserver ? obsoleteMailObjects(settings).filter((ref) => find(ref.kind, ref.metadata.name) !== undefined) : [];
+  return { objects: objects.map(withDesiredHash), decisions, webhookCaBundle: webhook.caBundlePem, mailCaBundle: mailCa.bundlePem, obsolete };
 }
 
 // ---------------------------------------------------------------------------------------------

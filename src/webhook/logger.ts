@@ -25,13 +25,15 @@ export const REDACTED_PATHS = [
   '*.object',
   'env',
   '*.env',
+  'password',
+  '*.password',
 ];
 
-export function createLogger(options: { level?: LevelWithSilent; destination?: DestinationStream } = {}): Logger {
+export function createLogger(options: { level?: LevelWithSilent; destination?: DestinationStream; service?: string } = {}): Logger {
   return pino(
     {
       level: options.level ?? 'info',
-      base: { service: 'demomail-webhook' },
+      base: { service: options.service ?? 'demomail-webhook' },
       timestamp: pino.stdTimeFunctions.isoTime,
       redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
     },

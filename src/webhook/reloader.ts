@@ -70,18 +70,13 @@ class SeenMaterial<T> {
   }
 }
 
-/** Reads the files and reports, per material, whether it changed and whether the new bytes are usable. */
-export class MaterialLoader {
-  private readonly serving = new SeenMaterial<ServingMaterial>();
-  private readonly ca = new SeenMaterial<CaMaterial>();
+/** The serving certificate + key alone (the mail gateway has no CA to inject). */
+export class ServingMaterialLoader {
+  private readonly seen = new SeenMaterial<ServingMaterial>();
 
-  constructor(readonly files: MaterialFiles) {}
+  constructor(readonly files: Pick<MaterialFiles, 'certFile' | 'keyFile'>) {}
 
-  async load(): Promise<ReloadReport> {
-    return { serving: await this.loadServing(), ca: await this.loadCa() };
-  }
-
-  private async loadServing(): Promise<LoadOutcome<ServingMaterial>> {
+  async load(): Promise<LoadOutcome<ServingMaterial>> {
     const { certFile, keyFile } = this.files;
     // allSettled, then the first failure in file order: the same state always gives the same
     // message, so "repeated" detection works when both files are missing.
@@ -91,9 +86,23 @@ export class MaterialLoader {
     ]);
     if (cert.status === 'rejected' || key.status === 'rejected') {
       const err = (cert.status === 'rejected' ? cert.reason : (key as PromiseRejectedResult).reason) as MaterialError;
-      return this.serving.failure(digest('unreadable', err.message), err, true);
+      return this.seen.failure(digest('unreadable', err.message), err, true);
     }
-    return this.serving.check(digest(cert.value, key.value), () => servingMaterialFrom(cert.value, key.value, { certFile, keyFile }));
+    return this.seen.check(digest(cert.value, key.value), () => servingMaterialFrom(cert.value, key.value, { certFile, keyFile }));
+  }
+}
+
+/** Reads the files and reports, per material, whether it changed and whether the new bytes are usable. */
+export class MaterialLoader {
+  private readonly serving: ServingMaterialLoader;
+  private readonly ca = new SeenMaterial<CaMaterial>();
+
+  constructor(readonly files: MaterialFiles) {
+    this.serving = new ServingMaterialLoader(files);
+  }
+
+  async load(): Promise<ReloadReport> {
+    return { serving: await this.serving.load(), ca: await this.loadCa() };
   }
 
   private async loadCa(): Promise<LoadOutcome<CaMaterial>> {
@@ -116,8 +125,8 @@ export interface DirectoryWatch {
 }
 
 /** Unique parent directories of the mounted files, in a stable order. */
-export function directoriesToWatch(files: MaterialFiles): string[] {
-  return [...new Set([files.certFile, files.keyFile, files.caFile].map((file) => dirname(file)))].sort();
+export function directoriesToWatch(files: Pick<MaterialFiles, 'certFile' | 'keyFile'> & { caFile?: string }): string[] {
+  return [...new Set([files.certFile, files.keyFile, files.caFile].filter((f): f is string => f !== undefined).map((file) => dirname(file)))].sort();
 }
 
 /**

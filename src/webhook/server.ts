@@ -200,7 +200,8 @@ export async function createWebhookServer(options: WebhookServerOptions): Promis
 }
 
 /** A self-signed stand-in so the HTTPS port exists before the real Secret is mounted; never "ready". */
-function placeholderServingMaterial(): { certPem: string; keyPem: string } {
-  const ca = createCertificateAuthority({ commonName: 'demomail-webhook placeholder (serving certificate not loaded)', validityDays: 2 });
-  return createServerCertificate({ ca, commonName: 'demomail-webhook-placeholder', sans: ['localhost', '127.0.0.1'], validityDays: 2 });
+/** A throwaway self-signed pair to listen with until the mounted certificate appears (the gateway uses it too). */
+export function placeholderServingMaterial(service = 'demomail-webhook'): { certPem: string; keyPem: string } {
+  const ca = createCertificateAuthority({ commonName: `${service} placeholder (serving certificate not loaded)`, validityDays: 2 });
+  return createServerCertificate({ ca, commonName: `${service}-placeholder`, sans: ['localhost', '127.0.0.1'], validityDays: 2 });
 }

@@ -35,7 +35,7 @@ const MANAGED = [
   ['deployment', n.mailserverDeployment],
   ['service', n.smtpService],
   ['service', n.imapService],
-  ['service', n.apiService],
+  ['service', n.uiService],
 ] as const;
 
 interface Run {
@@ -133,8 +133,21 @@ await t.test('demomail bootstrap on a real API server, as its own ServiceAccount
     const run = await bootstrap(cli, kubeconfig);
     t.equal(run.code, 0, run.stderr);
     t.comment(`no-op run: ${run.seconds.toFixed(2)} s as a process (${/done in ([\d.]+s)/.exec(run.stdout)?.[1] ?? '?'} inside runBootstrap)`);
-    t.match(run.stdout, /0 created, 0 updated, 17 unchanged, 0 skipped; 0 write\(s\)/);
+    t.match(run.stdout, /0 created, 0 updated, 17 unchanged, 0 skipped, 0 deleted; 0 write\(s\)/);
     t.same(versions(plane), before);
+  });
+
+  await t.test('Service demomail-api of an earlier release: deleted once, then zero writes again', async (t) => {
+    plane.kubectlOk(['create', 'service', 'clusterip', n.apiService, '-n', NS, '--tcp=8080:8080']);
+    const run = await bootstrap(cli, kubeconfig);
+    t.equal(run.code, 0, run.stderr);
+    t.match(run.stdout, new RegExp(`Service ${NS}/${n.apiService}: deleted`));
+    t.not(plane.kubectl(['get', 'service', n.apiService, '-n', NS]).code, 0, 'gone');
+    const before = versions(plane);
+    const again = await bootstrap(cli, kubeconfig);
+    t.match(again.stdout, /0 deleted; 0 write\(s\)/);
+    t.same(versions(plane), before);
+    t.notOk(canI(plane, 'delete', `services/${n.smtpService}`, NS), 'delete only on the obsolete Service');
   });
 
   await t.test('mail-server certificate Secret deleted: recreated by the same CA, passwords unchanged', async (t) => {

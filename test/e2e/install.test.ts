@@ -148,7 +148,7 @@ await t.test('kubectl apply -k manifests/ on a real control plane', async (t) =>
     const inOurNamespace: [string, string[]][] = [
       ['secrets', [names.caSecret, names.mailserverTlsSecret, names.smtpSecret, names.imapSecret, names.imap2Secret, names.webhookTlsSecret]],
       ['configmaps', [names.caConfigMap, names.mailserverConfig]],
-      ['services', [names.smtpService, names.imapService, names.apiService]],
+      ['services', [names.smtpService, names.imapService, names.uiService]],
       ['deployments.apps', [names.mailserverDeployment]],
     ];
     for (const [resource, list] of inOurNamespace) {
@@ -161,6 +161,9 @@ await t.test('kubectl apply -k manifests/ on a real control plane', async (t) =>
       t.notOk(canI(plane, BOOTSTRAP_SA, 'get', `${resource}/someone-elses`, NS), `no get on other ${resource}`);
       t.notOk(canI(plane, BOOTSTRAP_SA, 'list', resource, NS), `no list ${resource}`);
     }
+    // GreenMail's API Service of earlier releases: read and deleted by the reconcile, nothing else.
+    for (const verb of ['get', 'delete']) t.ok(canI(plane, BOOTSTRAP_SA, verb, `services/${names.apiService}`, NS), `${verb} services/${names.apiService}`);
+    t.notOk(canI(plane, BOOTSTRAP_SA, 'patch', `services/${names.apiService}`, NS), `no patch services/${names.apiService}`);
     const copies: [string, string][] = [
       ['secrets', names.smtpSecret],
       ['secrets', names.imapSecret],

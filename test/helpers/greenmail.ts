@@ -2,13 +2,16 @@
 // t.teardown (its output printed when the file failed). Under CI=true a missing java or Maven FAILS the
 // file; elsewhere the file is skipped, saying loudly what is missing.
 //
-// GreenMail's ports are fixed (-Dgreenmail.setup.test.all: 3025, 3465, 3143, 3993, 3110, 3995, 8080;
-// it has no port offset), so only ONE test file may use this helper: test/integration/mail.test.ts.
+// The launcher maps each `-Dgreenmail.<proto>.port` of the Deployment to a free port, so any number of
+// test files may each run their own GreenMail (and gateway, `gatewayFor`) at the same time.
 import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Test } from 'tap';
-import { startGreenmail, type RawObject, type RunningGreenmail } from '../../scripts/lib/greenmail.js';
+import { parse as parseYaml } from 'yaml';
+import { readFileSync } from 'node:fs';
+import { startGatewayProcess, type GatewayPorts, type RunningGatewayProcess } from '../../scripts/lib/gateway.js';
+import { startGreenmail, type RawObject, type RunningGreenmail, type StartGreenmailOptions } from '../../scripts/lib/greenmail.js';
 
 export const IN_CI = process.env['CI'] === 'true' || process.env['CI'] === '1';
 export const ROOT = join(import.meta.dirname, '..', '..');
@@ -50,11 +53,16 @@ export function greenmailJar(t: Test): string | undefined {
 }
 
 /** Starts GreenMail with the Deployment's options; undefined when skipped or failed (already reported). */
-export async function greenmailFor(t: Test, deployment: RawObject, secrets: RawObject[]): Promise<RunningGreenmail | undefined> {
+export async function greenmailFor(
+  t: Test,
+  deployment: RawObject,
+  secrets: RawObject[],
+  extra: Pick<StartGreenmailOptions, 'ports' | 'extraOptions'> = {},
+): Promise<RunningGreenmail | undefined> {
   const jar = greenmailJar(t);
   if (jar === undefined) return undefined;
   const lines: string[] = [];
-  const greenmail = await startGreenmail({ deployment, secrets, jar, log: (line) => lines.push(line) });
+  const greenmail = await startGreenmail({ deployment, secrets, jar, log: (line) => lines.push(line), ...extra });
   t.teardown(async () => {
     if (!t.passing()) process.stderr.write(`\nGreenMail output of failed ${t.name}:\n${lines.slice(-60).join('\n')}\n`);
     await greenmail.stop();
@@ -80,4 +88,42 @@ export function ensureBuilt(): string {
   }
   if (!existsSync(cli)) throw new Error('dist/src/cli.js is missing after tsc: run npm run build and fix the errors it prints');
   return cli;
+}
+
+/** data of manifests/config.yaml (ConfigMap demomail-config), what the pods get through envFrom. */
+export function manifestConfigData(overrides: Record<string, string> = {}): Record<string, string> {
+  const doc = parseYaml(readFileSync(join(ROOT, 'manifests', 'config.yaml'), 'utf8')) as { data?: Record<string, unknown> };
+  const data: Record<string, string> = {};
+  for (const [key, value] of Object.entries(doc.data ?? {})) data[key] = String(value);
+  return { ...data, ...overrides };
+}
+
+/**
+ * `demomail gateway` as container `gateway` of the rendered Deployment runs it, in front of `greenmail`;
+ * stopped in t.teardown (its output printed when the test failed).
+ */
+export async function gatewayFor(
+  t: Test,
+  deployment: RawObject,
+  secrets: RawObject[],
+  greenmail: RunningGreenmail,
+  options: { configData?: Record<string, string>; ports?: GatewayPorts; extraEnv?: Record<string, string> } = {},
+): Promise<RunningGatewayProcess> {
+  const lines: string[] = [];
+  const gateway = await startGatewayProcess({
+    deployment,
+    secrets,
+    configData: options.configData ?? manifestConfigData(),
+    cli: ensureBuilt(),
+    greenmail,
+    log: (line) => lines.push(line),
+    ...(options.ports ? { ports: options.ports } : {}),
+    ...(options.extraEnv ? { extraEnv: options.extraEnv } : {}),
+  });
+  t.teardown(async () => {
+    if (!t.passing()) process.stderr.write(`\ngateway output of failed ${t.name}:\n${lines.slice(-60).join('\n')}\n`);
+    await gateway.stop();
+  });
+  for (const line of lines.filter((l) => l.startsWith('gateway launcher:'))) t.comment(line);
+  return gateway;
 }

@@ -1,9 +1,9 @@
-// Mail end to end with the real GreenMail standalone jar, started with exactly the options of the
-// Deployment the bootstrap renders (desiredObjects on an empty cluster), and the trust files written by
-// the real `demomail install-ca`. Real clients verify TLS against that bundle for the name `localhost`
-// (one of the certificate's SANs) while connecting to 127.0.0.1.
-//
-// The only GreenMail test file: its ports are fixed (see test/helpers/greenmail.ts).
+// Mail end to end with the real GreenMail standalone jar and `demomail gateway`, both started with
+// exactly the options of the Deployment the bootstrap renders (desiredObjects on an empty cluster), and
+// the trust files written by the real `demomail install-ca`. Real clients verify TLS against that
+// bundle for the name `localhost` (one of the certificate's SANs) while connecting to 127.0.0.1.
+// GreenMail has no SMTPS any more: SMTPS (465) is the gateway's; IMAP/IMAPS are GreenMail's.
+// The gateway's own scenarios (STARTTLS, routing, limits) are in gateway.test.ts.
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -16,7 +16,7 @@ import { ENV, shellWords } from '../../src/bootstrap/greenmail.js';
 import type { KubeObject } from '../../src/bootstrap/objects.js';
 import { desiredObjects, randomAlphanumericPassword } from '../../src/bootstrap/plan.js';
 import { createCertificateAuthority } from '../../src/pki/certificates.js';
-import { ensureBuilt, greenmailFor, ROOT, unavailable } from '../helpers/greenmail.js';
+import { ensureBuilt, gatewayFor, greenmailFor, ROOT, unavailable } from '../helpers/greenmail.js';
 
 const settings = settingsFrom({});
 const plan = desiredObjects(settings, { objects: {}, labelledNamespaces: [] }, { now: new Date(), randomPassword: () => randomAlphanumericPassword() });
@@ -36,16 +36,22 @@ t.test('mail end to end through the rendered GreenMail Deployment', async (t) =>
 
   const greenmail = await greenmailFor(t, deployment, secrets);
   if (!greenmail) return;
+  const gateway = await gatewayFor(t, deployment, secrets, greenmail);
 
   const dir = mkdtempSync(join(tmpdir(), 'demomail-mail-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
 
-  t.test('GreenMail runs the Deployment options: only the bind address and mount path differ', async (t) => {
+  t.test('GreenMail runs the Deployment options: only bind addresses, ports and the mount path differ', async (t) => {
     const container = (deployment['spec'] as any).template.spec.containers[0]; // any: JSON built by objects.ts
     const value = (name: string): string => container.env.find((e: { name: string }) => e.name === name).value;
     const expected = [...shellWords(value(ENV.javaOpts)), ...shellWords(value(ENV.greenmailOpts))].map((w) =>
-      w.replace(/\$\([A-Z0-9_]+\)/g, '***').replace('-Dgreenmail.hostname=0.0.0.0', '-Dgreenmail.hostname=127.0.0.1'),
+      w
+        .replace(/\$\([A-Z0-9_]+\)/g, '***')
+        .replace(/^(-Dgreenmail\.[a-z0-9]+\.hostname=)0\.0\.0\.0$/, '$1127.0.0.1')
+        .replace(/^-Dgreenmail\.([a-z0-9]+)\.port=\d+$/, (_all, proto: string) => `-Dgreenmail.${proto}.port=${greenmail.ports[proto]}`),
     );
+    t.notOk(expected.some((w) => w.startsWith('-Dgreenmail.smtps') || w.startsWith('-Dgreenmail.pop3') || w.startsWith('-Dgreenmail.setup')), 'no SMTPS, no POP3, no setup.test.*');
+    t.ok(expected.includes('-Dgreenmail.smtp.hostname=127.0.0.1') && expected.includes('-Dgreenmail.api.hostname=127.0.0.1'), 'SMTP and API on loopback in the pod too');
     const started = greenmail.redactedArgs.slice(0, -2).map((w) => w.replace(/^(-Dgreenmail\.tls\.keystore\.file=).*(\/keystore\.p12)$/, '$1/tls$2'));
     t.same(started, expected);
     t.same(greenmail.redactedArgs.slice(-2)[0], '-jar');
@@ -63,11 +69,11 @@ t.test('mail end to end through the rendered GreenMail Deployment', async (t) =>
   const otherCa = join(dir, 'other-ca.crt');
   writeFileSync(otherCa, createCertificateAuthority({ commonName: 'some other CA' }).certPem);
 
-  // nodemailer over SMTPS to 127.0.0.1, verifying the certificate for `localhost` against `ca`.
+  // nodemailer over SMTPS (the gateway's 465) to 127.0.0.1, verifying the certificate for `localhost` against `ca`.
   const smtps = (auth: { user: string; pass: string }, ca: string) => {
     const transport = nodemailer.createTransport({
       host: '127.0.0.1',
-      port: greenmail.ports.smtps,
+      port: gateway.ports.smtps,
       secure: true,
       auth,
       tls: { ca, servername: 'localhost', rejectUnauthorized: true, minVersion: 'TLSv1.2' },
@@ -206,19 +212,20 @@ t.test('mail end to end through the rendered GreenMail Deployment', async (t) =>
     t.equal(cafile.stdout, bundlePath, 'openssl.cafile comes from php/zz-demomail.ini');
 
     const phpSubject = `civicrm-like php ${Date.now()}`;
-    const sent = php(injected, ['smtp', 'localhost', String(greenmail.ports.smtps), imap.user, phpSubject], smtp);
+    const sent = php(injected, ['smtp', 'localhost', String(gateway.ports.smtps), imap.user, phpSubject], smtp);
     t.equal(sent.status, 0, 'SMTP over ssl:// with AUTH LOGIN', { stderr: sent.stderr });
     const read = php(injected, ['imap', 'localhost', String(greenmail.ports.imaps), phpSubject], imap);
     t.equal(read.status, 0, 'IMAP over ssl://: LOGIN, SELECT INBOX, UID SEARCH finds the PHP mail', { stderr: read.stderr });
 
-    const withoutIni = php('', ['smtp', 'localhost', String(greenmail.ports.smtps), imap.user, 'never'], smtp);
+    const withoutIni = php('', ['smtp', 'localhost', String(gateway.ports.smtps), imap.user, 'never'], smtp);
     t.equal(withoutIni.status, 2, 'without the injected ini PHP refuses the private CA', { stderr: withoutIni.stderr });
     t.match(withoutIni.stderr, /certificate verify failed|connect ssl:/);
   });
 
-  t.test('GreenMail printed no password', async (t) => {
-    const output = greenmail.logTail(400);
-    t.ok(output.length > 0);
-    for (const value of allSecretValues) t.notOk(output.includes(value));
+  t.test('GreenMail and the gateway printed no password', async (t) => {
+    for (const output of [greenmail.logTail(400), gateway.logTail(400)]) {
+      t.ok(output.length > 0);
+      for (const value of allSecretValues) t.notOk(output.includes(value));
+    }
   });
 });

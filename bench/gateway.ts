@@ -1,0 +1,219 @@
+// Gateway benchmark (not a test): TLS submissions through `demomail gateway` (implicit TLS, AUTH,
+// routing, delivery into GreenMail, capture) vs straight into GreenMail's own SMTPS, the same messages
+// (10 KB and 1 MB), the same number of kept-open connections, alternating rounds in one run. Then the
+// gateway's RSS with a full capture store (5,000 × 50 KB).
+//
+// Both sides run exactly as rendered by the bootstrap (scripts/lib: the real GreenMail jar and the
+// real `demomail gateway` process); the baseline is a second GreenMail with the same options plus
+// `-Dgreenmail.smtps.*` (the pod's GreenMail has no SMTPS any more).
+//
+//   npm run bench:gateway
+//   BENCH_ROUNDS=3 BENCH_CONNECTIONS=4 BENCH_SMALL=300 BENCH_LARGE=30 BENCH_FILL=5000 npm run bench:gateway
+import { readFileSync } from 'node:fs';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { spawnSync } from 'node:child_process';
+import nodemailer from 'nodemailer';
+import { settingsFrom } from '../src/config.js';
+import type { KubeObject } from '../src/bootstrap/objects.js';
+import { desiredObjects, randomAlphanumericPassword } from '../src/bootstrap/plan.js';
+import { startGatewayProcess } from '../scripts/lib/gateway.js';
+import { startGreenmail, type RunningGreenmail } from '../scripts/lib/greenmail.js';
+
+const repo = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+const ROUNDS = boundedInt('BENCH_ROUNDS', 3, 1, 10);
+const CONNECTIONS = boundedInt('BENCH_CONNECTIONS', 4, 1, 32);
+const SMALL = boundedInt('BENCH_SMALL', 300, 10, 5000);
+const LARGE = boundedInt('BENCH_LARGE', 30, 2, 500);
+const FILL = boundedInt('BENCH_FILL', 5000, 0, 20_000);
+
+function boundedInt(name: string, fallback: number, min: number, max: number): number {
+  const raw = process.env[name];
+  const value = raw === undefined || raw === '' ? fallback : Number(raw);
+  if (!Number.isInteger(value) || value < min || value > max) throw new Error(`${name}=${raw} must be an integer ${min}-${max}`);
+  return value;
+}
+
+const percentile = (values: number[], p: number): number => {
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? 0;
+};
+const median = (values: number[]): number => percentile(values, 50);
+const mib = (bytes: number): string => `${(bytes / 1024 / 1024).toFixed(0)} MiB`;
+
+/** A message of about `bytes` bytes: a short text part and a base64 attachment (what demo mail looks like). */
+function message(bytes: number, n: number): string {
+  const attachment = Buffer.alloc(Math.max(0, Math.floor((bytes - 1200) * 0.74)), n % 251).toString('base64').replace(/.{76}/g, '$&\r\n');
+  return [
+    'From: smtp@demomail.test',
+    'To: imap@demomail.test',
+    `Subject: bench ${bytes} #${n}`,
+    `Message-ID: <bench-${bytes}-${n}-${Date.now()}@demomail.test>`,
+    'MIME-Version: 1.0',
+    'Content-Type: multipart/mixed; boundary="b"',
+    '',
+    '--b',
+    'Content-Type: text/plain; charset=utf-8',
+    '',
+    `Dear donor ${n}, thank you for your gift. `.repeat(20),
+    '--b',
+    'Content-Type: application/pdf; name="receipt.pdf"',
+    'Content-Transfer-Encoding: base64',
+    '',
+    attachment,
+    '--b--',
+    '',
+  ].join('\r\n');
+}
+
+interface Target {
+  name: string;
+  port: number;
+}
+
+interface Round {
+  perSecond: number;
+  latencies: number[];
+}
+
+/** CONNECTIONS workers, each one kept-open TLS connection, sending `count` messages in turn. */
+async function round(target: Target, auth: { user: string; pass: string }, ca: string, size: number, count: number): Promise<Round> {
+  const transports = Array.from({ length: CONNECTIONS }, () =>
+    nodemailer.createTransport({ pool: true, maxConnections: 1, maxMessages: Infinity, host: '127.0.0.1', port: target.port, secure: true, auth, tls: { ca, servername: 'localhost', minVersion: 'TLSv1.2' } }),
+  );
+  const bodies = Array.from({ length: count }, (_, i) => message(size, i));
+  // Warm-up: one message per connection (handshake and AUTH are not what we time).
+  await Promise.all(transports.map((t, i) => t.sendMail({ envelope: { from: 'smtp@demomail.test', to: ['imap@demomail.test'] }, raw: message(1000, -i) })));
+  const latencies: number[] = [];
+  let next = 0;
+  const started = performance.now();
+  await Promise.all(
+    transports.map(async (transport) => {
+      for (;;) {
+        const i = next++;
+        if (i >= count) return;
+        const t0 = performance.now();
+        await transport.sendMail({ envelope: { from: 'smtp@demomail.test', to: ['imap@demomail.test'] }, raw: bodies[i] as string });
+        latencies.push(performance.now() - t0);
+      }
+    }),
+  );
+  const seconds = (performance.now() - started) / 1000;
+  for (const t of transports) t.close();
+  return { perSecond: count / seconds, latencies };
+}
+
+async function purge(greenmail: RunningGreenmail): Promise<void> {
+  const res = await fetch(`http://127.0.0.1:${greenmail.ports.api}/api/mail/purge`, { method: 'POST' });
+  if (!res.ok) throw new Error(`GreenMail purge: HTTP ${res.status}`);
+}
+
+function rssOf(pid: number): number {
+  return Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) * 1024;
+}
+
+async function metric(httpPort: number, name: string): Promise<number> {
+  const text = await (await fetch(`http://127.0.0.1:${httpPort}/metrics`)).text();
+  return Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1] ?? 0);
+}
+
+async function main(): Promise<void> {
+  const jar = process.env['DEMOMAIL_GREENMAIL_JAR'] || spawnSync('bash', [join(repo, 'scripts/greenmail-jar.sh')], { encoding: 'utf8' }).stdout.trim().split('\n').at(-1) || '';
+  const settings = settingsFrom({});
+  const plan = desiredObjects(settings, { objects: {}, labelledNamespaces: [] }, { now: new Date(), randomPassword: () => randomAlphanumericPassword() });
+  const deployment = plan.objects.find((o) => o.kind === 'Deployment') as KubeObject;
+  const secrets = plan.objects.filter((o) => o.kind === 'Secret');
+  const secret = (name: string, key: string) => Buffer.from(((secrets.find((s) => s.metadata.name === name)?.['data'] ?? {}) as Record<string, string>)[key] ?? '', 'base64').toString('utf8');
+  const auth = { user: secret(settings.names.smtpSecret, 'username'), pass: secret(settings.names.smtpSecret, 'password') };
+
+  const cleanups: (() => Promise<void>)[] = [];
+  try {
+    const behind = await startGreenmail({ deployment, secrets, jar });
+    cleanups.push(() => behind.stop());
+    const direct = await startGreenmail({ deployment, secrets, jar, extraOptions: ['-Dgreenmail.smtps.hostname=127.0.0.1', '-Dgreenmail.smtps.port=3465'] });
+    cleanups.push(() => direct.stop());
+    // A store big enough to hold the 5,000 × 50 KB fill without evicting (the default 256Mi would evict).
+    const gateway = await startGatewayProcess({
+      deployment,
+      secrets,
+      configData: { STORE_MAX_BYTES: '2Gi', STORE_MAX_MESSAGES: String(Math.max(FILL, 5000)) },
+      cli: join(repo, 'dist/src/cli.js'),
+      greenmail: behind,
+      // MALLOC_ARENA_MAX / NODE_OPTIONS pass through, to compare allocator and heap settings.
+      extraEnv: {
+        DEMOMAIL_LOG_LEVEL: 'warn',
+        ...(process.env['MALLOC_ARENA_MAX'] ? { MALLOC_ARENA_MAX: process.env['MALLOC_ARENA_MAX'] } : {}),
+        ...(process.env['BENCH_GATEWAY_NODE_OPTIONS'] ? { NODE_OPTIONS: process.env['BENCH_GATEWAY_NODE_OPTIONS'] } : {}),
+      },
+    });
+    cleanups.push(() => gateway.stop());
+
+    const targets: Target[] = [
+      { name: 'GreenMail SMTPS (direct)', port: direct.ports['smtps'] as number },
+      { name: 'demomail gateway 465', port: gateway.ports.smtps },
+    ];
+    process.stdout.write(`Node ${process.version}; ${CONNECTIONS} TLS connections per side, ${ROUNDS} alternating rounds; 10 KB × ${SMALL}, 1 MB × ${LARGE} per round\n\n`);
+    for (const [size, count] of [[10 * 1024, SMALL], [1024 * 1024, LARGE]] as const) {
+      const results = new Map<string, Round[]>(targets.map((t) => [t.name, []]));
+      for (let r = 0; r < ROUNDS; r++) {
+        const order = r % 2 === 0 ? targets : [...targets].reverse();
+        for (const target of order) {
+          results.get(target.name)?.push(await round(target, auth, plan.mailCaBundle, size, count));
+          await purge(behind);
+          await purge(direct);
+        }
+      }
+      const summary = targets.map((t) => {
+        const rounds = results.get(t.name) ?? [];
+        const all = rounds.flatMap((x) => x.latencies);
+        return { name: t.name, perSecond: median(rounds.map((x) => x.perSecond)), p50: percentile(all, 50), p99: percentile(all, 99) };
+      });
+      process.stdout.write(`${size === 10 * 1024 ? '10 KB' : '1 MB'} messages (median of rounds; latencies over all messages)\n`);
+      for (const s of summary) process.stdout.write(`  ${s.name.padEnd(26)} ${s.perSecond.toFixed(1).padStart(7)} msg/s   p50 ${s.p50.toFixed(1).padStart(6)} ms   p99 ${s.p99.toFixed(1).padStart(6)} ms\n`);
+      const [base, ours] = summary as [typeof summary[0], typeof summary[0]];
+      process.stdout.write(`  ratio gateway / direct: throughput ${(ours.perSecond / base.perSecond).toFixed(2)}, p50 ${(ours.p50 / base.p50).toFixed(2)}×, p99 ${(ours.p99 / base.p99).toFixed(2)}×\n\n`);
+    }
+
+    if (FILL > 0) {
+      const idle = rssOf(gateway.pid);
+      const transports = Array.from({ length: CONNECTIONS }, () =>
+        nodemailer.createTransport({ pool: true, maxConnections: 1, maxMessages: Infinity, host: '127.0.0.1', port: gateway.ports.smtps, secure: true, auth, tls: { ca: plan.mailCaBundle, servername: 'localhost' } }),
+      );
+      let next = 0;
+      let peak = idle;
+      const started = performance.now();
+      await Promise.all(
+        transports.map(async (transport) => {
+          for (;;) {
+            const i = next++;
+            if (i >= FILL) return;
+            await transport.sendMail({ envelope: { from: 'smtp@demomail.test', to: ['imap@demomail.test'] }, raw: message(50 * 1024, i) });
+            // GreenMail's heap (256m) holds only so much: empty it as we go; the gateway keeps everything.
+            if (i % 500 === 499) {
+              await purge(behind);
+              peak = Math.max(peak, rssOf(gateway.pid));
+            }
+          }
+        }),
+      );
+      for (const t of transports) t.close();
+      const filled = rssOf(gateway.pid);
+      peak = Math.max(peak, filled);
+      const messages = await metric(gateway.ports.http, 'demomail_gateway_store_messages');
+      const bytes = await metric(gateway.ports.http, 'demomail_gateway_store_bytes');
+      const evictions = await metric(gateway.ports.http, 'demomail_gateway_store_evictions');
+      const heapUsed = await metric(gateway.ports.http, 'nodejs_heap_size_used_bytes');
+      const heapTotal = await metric(gateway.ports.http, 'nodejs_heap_size_total_bytes');
+      const external = await metric(gateway.ports.http, 'nodejs_external_memory_bytes');
+      process.stdout.write(
+        `Full store: ${messages} messages (${evictions} evicted), store bytes ${mib(bytes)}, filled in ${((performance.now() - started) / 1000).toFixed(0)} s\n` +
+          `  gateway RSS idle ${mib(idle)}, with the full store ${mib(filled)} (peak while filling ${mib(peak)}); RSS − store bytes = ${mib(filled - bytes)}\n` +
+          `  V8 heap used ${mib(heapUsed)} of ${mib(heapTotal)}, external (Buffers) ${mib(external)}\n`,
+      );
+    }
+  } finally {
+    for (const cleanup of cleanups.reverse()) await cleanup().catch(() => {});
+  }
+}
+
+await main();

@@ -1,0 +1,151 @@
+// The accept path (DESIGN §7): route, deliver every copy into GreenMail, then store. A message counts
+// as accepted only when both happened; the SMTP layer answers 250 after `accept` resolves and 451
+// when it rejects. Simulated outcomes (DSNs, auto-replies) are generated afterwards and go through
+// the same path with origin `generated`.
+import type { Logger } from 'pino';
+import { generateMessage } from './dsn.js';
+import { deliveryCopy, type DeliverFn } from './delivery.js';
+import type { GatewayMetrics } from './metrics.js';
+import { planRouting, routeGenerated, type Envelope, type RoutingSettings, type SimulatedOutcome } from './routing.js';
+import type { CaptureStore, CapturedMessage, GeneratedFrom, MessageOrigin } from './store.js';
+import { summarizeMessage } from './summary.js';
+
+export interface IncomingMessage {
+  raw: Buffer;
+  envelope: Envelope;
+  authUser?: string;
+  tls?: string;
+  clientAddress: string;
+  origin: MessageOrigin;
+  generatedFrom?: GeneratedFrom;
+}
+
+export interface AcceptDeps {
+  store: CaptureStore;
+  deliver: DeliverFn;
+  routing: RoutingSettings;
+  metrics: GatewayMetrics;
+  logger: Logger;
+  /** Host name a DSN names as reporting MTA. */
+  reportingMta: string;
+  now?: () => Date;
+}
+
+/** GreenMail refused or could not be reached: the client gets 451 and retries. */
+export class DeliveryError extends Error {
+  override name = 'DeliveryError';
+  constructor(
+    message: string,
+    /** Copies that reached GreenMail before the failure (GreenMail cannot take them back). */
+    readonly delivered: number,
+  ) {
+    super(message);
+  }
+}
+
+
+export class AcceptPath {
+  constructor(private readonly deps: AcceptDeps) {}
+
+  /**
+   * Delivers and stores one message; resolves with the stored record and the outcomes to simulate.
+   * Copies go out one after the other: when one fails, the rest are not attempted and nothing is
+   * stored (the copies already in GreenMail stay there: SMTP has no way to take a message back, so
+   * a client retry after 451 may duplicate them in those mailboxes — a duplicate beats a loss).
+   */
+  async accept(message: IncomingMessage): Promise<{ stored: CapturedMessage; simulated: SimulatedOutcome[] }> {
+    const { store, deliver, routing, metrics, logger } = this.deps;
+    const plan = message.origin === 'generated' ? routeGenerated(message.envelope, routing) : planRouting(message.envelope, routing);
+    // Parsed while the copies travel (mailparser is the gateway's biggest per-message cost).
+    const summarizing = summarizeMessage(message.raw);
+    summarizing.catch(() => {}); // awaited below; a delivery failure must not leave it unhandled
+    let delivered = 0;
+    for (const delivery of plan.deliveries) {
+      try {
+        await deliver(message.envelope.mailFrom, delivery.mailbox, deliveryCopy(message.raw, delivery));
+      } catch (err) {
+        throw new DeliveryError(`GreenMail did not take the copy for ${delivery.mailbox}: ${(err as Error).message}`, delivered);
+      }
+      delivered++;
+    }
+    const summary = await summarizing;
+    for (const delivery of plan.deliveries) metrics.deliveries.inc({ rule: delivery.rule });
+    const stored = store.add({
+      raw: message.raw,
+      envelope: message.envelope,
+      ...(message.authUser ? { authUser: message.authUser } : {}),
+      ...(message.tls ? { tls: message.tls } : {}),
+      clientAddress: message.clientAddress,
+      origin: message.origin,
+      ...(message.generatedFrom ? { generatedFrom: message.generatedFrom } : {}),
+      deliveries: plan.deliveries,
+      summary,
+    });
+    metrics.accepted.inc({ origin: message.origin });
+    logger.info(
+      {
+        id: stored.id,
+        origin: message.origin,
+        mailFrom: message.envelope.mailFrom,
+        rcptTo: message.envelope.rcptTo,
+        mailboxes: plan.deliveries.map((d) => d.mailbox),
+        messageId: summary.messageIdHeader,
+        size: message.raw.length,
+        simulated: plan.simulated.map((s) => `${s.kind}:${s.recipient}`),
+      },
+      'message accepted',
+    );
+    return { stored, simulated: plan.simulated };
+  }
+
+  /**
+   * Generates, delivers and stores each simulated outcome of `original`. Never throws: a failure is
+   * logged and counted (the original was already accepted), with a few retries while GreenMail is
+   * briefly unavailable.
+   */
+  async simulate(original: CapturedMessage, outcomes: SimulatedOutcome[], options: { retries?: number; retryDelayMs?: number } = {}): Promise<CapturedMessage[]> {
+    const { metrics, logger, reportingMta } = this.deps;
+    const results: CapturedMessage[] = [];
+    for (const outcome of outcomes) {
+      const kind = outcome.kind;
+      let generated;
+      try {
+        generated = generateMessage({ outcome, original: original.raw, originalEnvelope: original.envelope, reportingMta, now: (this.deps.now ?? (() => new Date()))() });
+      } catch (err) {
+        metrics.simulated.inc({ kind, result: 'failure' });
+        logger.error({ id: original.id, outcome: outcome.kind, recipient: outcome.recipient, err: (err as Error).message }, 'simulated outcome could not be generated');
+        continue;
+      }
+      if (!generated) {
+        // e.g. a DSN for a message with the null sender, or an auto-reply to a message without a reply address
+        metrics.simulated.inc({ kind, result: 'skipped' });
+        logger.info({ id: original.id, outcome: outcome.kind, recipient: outcome.recipient }, 'simulated outcome not generated (nobody to send it to)');
+        continue;
+      }
+      const retries = options.retries ?? 5;
+      for (let attempt = 0; ; attempt++) {
+        try {
+          const { stored } = await this.accept({
+            raw: generated.raw,
+            envelope: generated.envelope,
+            clientAddress: '127.0.0.1',
+            origin: 'generated',
+            generatedFrom: { kind: outcome.kind, messageId: original.id, recipient: outcome.recipient },
+          });
+          metrics.simulated.inc({ kind, result: 'success' });
+          results.push(stored);
+          break;
+        } catch (err) {
+          logger.warn({ id: original.id, outcome: outcome.kind, attempt: attempt + 1, err: (err as Error).message }, 'simulated outcome not delivered yet');
+          if (attempt >= retries) {
+            metrics.simulated.inc({ kind, result: 'failure' });
+            logger.error({ id: original.id, outcome: outcome.kind, err: (err as Error).message }, 'simulated outcome not delivered');
+            break;
+          }
+          await new Promise((resolve) => setTimeout(resolve, (options.retryDelayMs ?? 1000) * 2 ** attempt));
+        }
+      }
+    }
+    return results;
+  }
+}
