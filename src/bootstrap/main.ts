@@ -1,8 +1,8 @@
 // `demomail bootstrap`: read → plan (pure) → apply what differs. Idempotent: a run that finds everything
 // valid makes zero writes. Logs one line per decision and per object; never a secret value.
 import type { Settings } from '../config.js';
-import { applyPlan, readState, type ApplyReport } from './apply.js';
-import { DEFAULT_RETRY, KubeApiError, httpTransport, kubeClient, loadKubeConfig, type KubeTransport, type RetryPolicy } from './kube.js';
+import { CopyFailures, applyPlan, readState, type ApplyReport } from './apply.js';
+import { DEFAULT_RETRY, httpTransport, isStaleRead, kubeClient, loadKubeConfig, type KubeTransport, type RetryPolicy } from './kube.js';
 import { desiredObjects, randomAlphanumericPassword, type Decision } from './plan.js';
 import { writeObjects } from './output.js';
 
@@ -35,8 +35,12 @@ export interface BootstrapResult {
   labelledNamespaces: string[];
 }
 
-/** How often a plan is rebuilt when someone else created an object between our read and our write. */
-const MAX_PLANS = 3;
+/**
+ * How often a plan is rebuilt when another run created or changed an object between our read and our
+ * write. Each re-plan sees at least one more of the six Secrets holding generated material, so seven
+ * rounds always suffice; one more for a renewal racing a creation.
+ */
+const MAX_PLANS = 8;
 
 export async function runBootstrap(opts: BootstrapOptions): Promise<BootstrapResult> {
   const started = performance.now();
@@ -76,9 +80,13 @@ export async function runBootstrap(opts: BootstrapOptions): Promise<BootstrapRes
       );
       return { decisions: plan.decisions, reports, writes: client.writes, durationMs, files: [], labelledNamespaces: read.state.labelledNamespaces };
     } catch (err) {
-      if (err instanceof KubeApiError && err.reason === 'AlreadyExists' && round < MAX_PLANS) {
-        log(`${err.message}; someone else created it since it was read: reading again and re-planning`);
+      if (isStaleRead(err) && round < MAX_PLANS) {
+        log(`${(err as Error).message}; another run created or changed it since it was read: reading again and re-planning (round ${round + 1})`);
         continue;
+      }
+      if (err instanceof CopyFailures) {
+        for (const f of err.failures) log(`FAILED namespace ${f.namespace}: ${f.message}`);
+        log(`done in ${((performance.now() - started) / 1000).toFixed(2)}s with ${err.failures.length} failed namespace(s); ${client.writes} write(s)`);
       }
       throw err;
     }
