@@ -8,7 +8,7 @@ import { connect, type TLSSocket } from 'node:tls';
 import t from 'tap';
 import { admissionReview, civicrmPod } from '../../bench/fixtures.js';
 import { MAX_CONTAINERS } from '../../src/webhook/review.js';
-import { httpsCall, startWebhookProcess, testPki } from './webhook-helpers.js';
+import { httpsCall, startWebhook, startWebhookProcess, testPki } from './webhook-helpers.js';
 
 const CI = process.env['CI'] === 'true';
 const MiB = 1024 * 1024;
@@ -150,4 +150,23 @@ t.test('TLS 1.2 only with ECDHE AEAD suites; TLS 1.3 still offered', { skip: !ha
     figures.push(`${what}: ${r.ok ? `accepted (${r.cipher})` : 'refused'}`);
   }
   t.comment(`TLS suites:\n  ${figures.join('\n  ')}`);
+});
+
+t.test('the gate in-process: over either cap a 503 with Retry-After, reservations released after each answer', async (t) => {
+  const { server } = await startWebhook(t, { server: { limits: { maxConcurrent: 2, maxBufferedBytes: 100_000 } } });
+  const payload = JSON.stringify(admissionReview(civicrmPod(), { uid: 'gate' }));
+  for (let i = 0; i < 5; i++) {
+    const r = await server.app.inject({ method: 'POST', url: '/mutate', headers: { 'content-type': 'application/json' }, payload });
+    t.equal(r.statusCode, 200, `sequential request ${i + 1}: admitted (the previous one released its share)`);
+  }
+  const big = await server.app.inject({ method: 'POST', url: '/mutate', headers: { 'content-type': 'application/json' }, payload: payload + ' '.repeat(100_000) });
+  t.equal(big.statusCode, 503, 'a body that would exceed the bytes cap');
+  t.equal(big.headers['retry-after'], '1');
+  t.equal(big.headers['connection'], 'close');
+  t.match(big.json(), { statusCode: 503, message: /demomail webhook is busy: \d+ bytes of request bodies would be held \(limit 100000\)/ });
+  const parallel = await Promise.all(Array.from({ length: 6 }, () => server.app.inject({ method: 'POST', url: '/mutate', headers: { 'content-type': 'application/json' }, payload })));
+  const codes = parallel.map((r) => r.statusCode);
+  t.ok(codes.filter((c) => c === 503).length >= 1 && codes.filter((c) => c === 200).length >= 2, `6 at once with a cap of 2: ${codes.join(',')}`);
+  await new Promise((r) => setTimeout(r, 20));
+  t.equal((await server.app.inject({ method: 'POST', url: '/mutate', headers: { 'content-type': 'application/json' }, payload })).statusCode, 200, 'nothing leaked');
 });
