@@ -185,6 +185,18 @@ export function buildProgram(): Command {
     });
 
   program
+    .command('rotate-ca')
+    .description('replace the mail CA now (e.g. one without Name Constraints); the previous CA stays trusted while valid')
+    .option('--config <file>', 'settings file (YAML map or the demomail-config ConfigMap)')
+    .option('--kubeconfig <file>', 'kubeconfig (default: in-cluster, then KUBECONFIG)')
+    .action(async (opts: { config?: string; kubeconfig?: string }) => {
+      const settings = await loadSettings(opts.config);
+      const { runBootstrap, restartAdvice } = await import('./bootstrap/main.js');
+      const result = await runBootstrap({ settings, kubeconfig: opts.kubeconfig, rotateCa: true });
+      process.stdout.write(`${restartAdvice(result.labelledNamespaces)}\n`);
+    });
+
+  program
     .command('install-ca')
     .description('write ca.crt, ca-bundle.crt and php/zz-demomail.ini from $DEMOMAIL_CA_PEM (the injected init container)')
     .addOption(new Option('--dir <dir>', 'target directory').env('DEMOMAIL_CA_DIR').default('/etc/demomail'))

@@ -1,16 +1,17 @@
 // The write order of a reconcile, against a recording KubeClient (the HTTP edge has its own tests).
 import t from 'tap';
 import { settingsFrom } from '../config.js';
-import { applyPlan, readState, webhookConfigurationRef } from './apply.js';
-import type { KubeClient, ObjectRef } from './kube.js';
+import { CopyFailures, applyPlan, readState, webhookConfigurationRef } from './apply.js';
+import { KubeApiError, type KubeClient, type ObjectRef } from './kube.js';
 import { describe, type KubeObject } from './objects.js';
 import { desiredObjects, randomAlphanumericPassword } from './plan.js';
 
 const settings = settingsFrom({});
 
-function recordingClient(existing: KubeObject[], failOn?: (obj: KubeObject) => boolean) {
+function recordingClient(existing: KubeObject[], failOn?: (obj: KubeObject) => boolean, namespaces = ['shop']) {
   const applied: string[] = [];
   const deleted: string[] = [];
+  const verbs: string[] = [];
   const client: KubeClient = {
     async get(ref: ObjectRef) {
       return existing.find((o) => o.kind === ref.kind && o.metadata.name === ref.metadata.name && (o.metadata.namespace ?? '') === (ref.metadata.namespace ?? ''));
@@ -18,10 +19,17 @@ function recordingClient(existing: KubeObject[], failOn?: (obj: KubeObject) => b
     async apply(obj: KubeObject) {
       if (failOn?.(obj)) throw new Error(`refused ${describe(obj)}`);
       applied.push(describe(obj));
+      verbs.push(`apply ${describe(obj)}${obj.metadata.resourceVersion ? ` rv=${obj.metadata.resourceVersion}` : ''}`);
+      return obj;
+    },
+    async create(obj: KubeObject) {
+      if (failOn?.(obj)) throw new Error(`refused ${describe(obj)}`);
+      applied.push(describe(obj));
+      verbs.push(`create ${describe(obj)}`);
       return obj;
     },
     async namespacesWithLabel() {
-      return ['shop'];
+      return namespaces;
     },
     async delete(ref: ObjectRef) {
       const at = existing.findIndex((o) => o.kind === ref.kind && o.metadata.name === ref.metadata.name);
@@ -34,7 +42,7 @@ function recordingClient(existing: KubeObject[], failOn?: (obj: KubeObject) => b
       return applied.length + deleted.length;
     },
   };
-  return { client, applied, deleted };
+  return { client, applied, deleted, verbs };
 }
 
 const mwc = {
@@ -80,4 +88,53 @@ t.test('DEPLOY_MAILSERVER other than "1": nothing deleted', async (t) => {
   const { client } = recordingClient([mwc, api]);
   const read = await readState(client, off);
   t.same(desiredObjects(off, read.state, { now: new Date(), randomPassword: () => randomAlphanumericPassword() }).obsolete, []);
+});
+
+t.test('one failing labelled namespace does not stop the copies to the others; all failures are reported at the end', async (t) => {
+  const { client, applied } = recordingClient([mwc], (obj) => obj.metadata.namespace === 'b-bad' || obj.metadata.namespace === 'd-gone', ['a-ok', 'b-bad', 'c-ok', 'd-gone']);
+  const read = await readState(client, settings);
+  const plan = desiredObjects(settings, read.state, { now: new Date(), randomPassword: () => randomAlphanumericPassword() });
+  const lines: string[] = [];
+  const err = await applyPlan(client, settings, plan, read, (l) => lines.push(l)).catch((e: Error) => e);
+  t.ok(err instanceof CopyFailures);
+  t.match((err as Error).message, /^copies failed in 2 of 4 labelled namespace\(s\), the others and namespace demomail are up to date: b-bad \(refused Secret b-bad\/demomail-smtp\); d-gone \(refused Secret d-gone\/demomail-smtp\)$/);
+  for (const ns of ['a-ok', 'c-ok']) t.equal(applied.filter((d) => d.includes(` ${ns}/`)).length, 4, `${ns}: all four copies written`);
+  t.equal(lines.filter((l) => /b-bad.*skipped \(an earlier object in namespace b-bad failed\)/.test(l)).length, 3, 'the rest of a failed namespace is skipped, not retried object by object');
+});
+
+t.test('generated material: absent → plain create, present → apply with the resourceVersion read', async (t) => {
+  const first = recordingClient([mwc], undefined, []);
+  const read = await readState(first.client, settings);
+  const plan = desiredObjects(settings, read.state, { now: new Date(), randomPassword: () => randomAlphanumericPassword() });
+  await applyPlan(first.client, settings, plan, read, () => {});
+  t.same(first.verbs.filter((v) => v.startsWith('create')), [
+    'create Secret demomail/demomail-ca',
+    'create Secret demomail/demomail-mailserver-tls',
+    'create Secret demomail/demomail-webhook-tls',
+    'create Secret demomail/demomail-smtp',
+    'create Secret demomail/demomail-imap',
+    'create Secret demomail/demomail-imap2',
+  ]);
+  t.ok(first.verbs.includes('apply ConfigMap demomail/demomail-ca'), 'derived objects: server-side apply');
+  // A stored Secret whose password is gone: regenerated, written with a precondition.
+  const stored = plan.objects.map((o) => ({ ...o, metadata: { ...o.metadata, resourceVersion: '42' } }));
+  const smtp = stored.find((o) => o.metadata.name === 'demomail-smtp') as KubeObject;
+  smtp['data'] = { username: (smtp['data'] as Record<string, string>)['username'] };
+  const second = recordingClient([mwc, ...stored], undefined, []);
+  const read2 = await readState(second.client, settings);
+  const plan2 = desiredObjects(settings, read2.state, { now: new Date(), randomPassword: () => randomAlphanumericPassword() });
+  await applyPlan(second.client, settings, plan2, read2, () => {});
+  t.ok(second.verbs.includes('apply Secret demomail/demomail-smtp rv=42'), second.verbs.join('\n'));
+});
+
+t.test('a stale read (another run was first) is handed back for a re-plan, even from a labelled namespace', async (t) => {
+  const { client } = recordingClient([mwc], undefined, ['shop']);
+  client.apply = async (obj) => {
+    if (obj.metadata.namespace === 'shop') throw new KubeApiError('conflict', 409, 'Conflict');
+    return obj;
+  };
+  const read = await readState(client, settings);
+  const plan = desiredObjects(settings, read.state, { now: new Date(), randomPassword: () => randomAlphanumericPassword() });
+  const err = await applyPlan(client, settings, plan, read, () => {}).catch((e: unknown) => e);
+  t.ok(err instanceof KubeApiError && err.reason === 'Conflict');
 });

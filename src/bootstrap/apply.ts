@@ -4,6 +4,7 @@
 import { NAMESPACE_OPT_IN_LABEL, type Settings } from '../config.js';
 import { caBundlePatch, managedDifference } from './compare.js';
 import type { KubeClient, ObjectRef } from './kube.js';
+import { isStaleRead } from './kube.js';
 import { describe, keyOf, objectKey, type KubeObject } from './objects.js';
 import type { CurrentState, Plan } from './plan.js';
 
@@ -53,7 +54,26 @@ export async function readState(client: KubeClient, settings: Settings): Promise
   return { state: { objects, labelledNamespaces }, webhookConfiguration };
 }
 
-export type ApplyOutcome = 'created' | 'updated' | 'unchanged' | 'skipped' | 'deleted';
+export type ApplyOutcome = 'created' | 'updated' | 'unchanged' | 'skipped' | 'deleted' | 'failed';
+
+export interface NamespaceFailure {
+  namespace: string;
+  message: string;
+}
+
+/** Copies into some labelled namespaces failed; everything else was written. */
+export class CopyFailures extends Error {
+  override name = 'CopyFailures';
+  constructor(
+    readonly failures: NamespaceFailure[],
+    labelledCount: number,
+  ) {
+    super(
+      `copies failed in ${failures.length} of ${labelledCount} labelled namespace(s), the others and namespace demomail are up to date: ` +
+        failures.map((f) => `${f.namespace} (${f.message})`).join('; '),
+    );
+  }
+}
 export interface ApplyReport {
   object: string;
   outcome: ApplyOutcome;
@@ -91,20 +111,54 @@ export async function applyPlan(client: KubeClient, settings: Settings, plan: Pl
     }
   }
 
+  // Our own namespace first, whole: a failure there stops the run (everything else depends on it).
+  const failures: NamespaceFailure[] = [];
   for (const desired of plan.objects) {
-    const current = read.state.objects[keyOf(desired)];
-    const difference = managedDifference(desired, current);
-    if (difference === undefined) {
-      report({ object: describe(desired), outcome: 'unchanged' });
+    const namespace = desired.metadata.namespace ?? '';
+    if (namespace !== settings.namespace) {
+      if (failures.some((f) => f.namespace === namespace)) {
+        report({ object: describe(desired), outcome: 'skipped', detail: `an earlier object in namespace ${namespace} failed` });
+        continue;
+      }
+      try {
+        await writeIfDifferent(client, settings, desired, read, report);
+      } catch (err) {
+        // A tenant's namespace must not stop the copies to the others (its own demomail-smtp of another
+        // type, an immutable Secret, a quota, a namespace deleted mid-run): note it, go on, fail at the end.
+        if (isStaleRead(err)) throw err;
+        failures.push({ namespace, message: (err as Error).message });
+        report({ object: describe(desired), outcome: 'failed', detail: (err as Error).message });
+      }
       continue;
     }
-    await client.apply(desired);
-    report(current === undefined ? { object: describe(desired), outcome: 'created' } : { object: describe(desired), outcome: 'updated', detail: `${difference} differed` });
+    await writeIfDifferent(client, settings, desired, read, report);
   }
   // After the new objects: Service demomail-api goes once demomail-ui and the gateway exist.
   for (const ref of plan.obsolete) {
     const deleted = await client.delete(ref);
     report({ object: describe(ref as KubeObject), outcome: deleted ? 'deleted' : 'unchanged', detail: deleted ? 'left over from an earlier release' : 'already gone' });
   }
+  if (failures.length > 0) throw new CopyFailures(failures, new Set(plan.objects.map((o) => o.metadata.namespace).filter((ns) => ns !== settings.namespace)).size);
   return reports;
+}
+
+/**
+ * Writes one object when its managed content differs. Generated material in our namespace (CA, keys,
+ * passwords) is never force-applied over what another run just wrote: absent → plain create (409
+ * AlreadyExists when another run was first: re-read, re-plan, use theirs); present → apply with the
+ * resourceVersion we read as a precondition (409 Conflict when it changed since). Everything else is
+ * derived from that material, so a plain server-side apply is right for it.
+ */
+async function writeIfDifferent(client: KubeClient, settings: Settings, desired: KubeObject, read: ReadResult, report: (r: ApplyReport) => void): Promise<void> {
+  const current = read.state.objects[keyOf(desired)];
+  const difference = managedDifference(desired, current);
+  if (difference === undefined) {
+    report({ object: describe(desired), outcome: 'unchanged' });
+    return;
+  }
+  const material = desired.kind === 'Secret' && desired.metadata.namespace === settings.namespace;
+  if (material && current === undefined) await client.create(desired);
+  else if (material) await client.apply({ ...desired, metadata: { ...desired.metadata, resourceVersion: current?.metadata.resourceVersion } });
+  else await client.apply(desired);
+  report(current === undefined ? { object: describe(desired), outcome: 'created' } : { object: describe(desired), outcome: 'updated', detail: `${difference} differed` });
 }

@@ -3,7 +3,7 @@ import { createServer, type IncomingMessage, type ServerResponse } from 'node:ht
 import type { AddressInfo } from 'node:net';
 import { KubeConfig } from '@kubernetes/client-node';
 import t, { type Test } from 'tap';
-import { backoffDelay, httpTransport, isRetryable, KubeApiError, kubeClient, DEFAULT_RETRY } from './kube.js';
+import { backoffDelay, httpTransport, isRetryable, isStaleRead, KubeApiError, kubeClient, DEFAULT_RETRY } from './kube.js';
 import type { KubeObject } from './objects.js';
 
 type Handler = (req: IncomingMessage, body: string) => { status: number; body?: unknown };
@@ -63,16 +63,16 @@ t.test('get: 404 is "absent", other paths per kind', async (t) => {
   t.equal(client.writes, 0, 'reads are not writes');
 });
 
-t.test('5xx and 409 are retried with backoff, then succeed', async (t) => {
+t.test('5xx and 429 are retried with backoff, then succeed', async (t) => {
   let calls = 0;
-  const api = await fakeApiServer(t, () => (++calls <= 2 ? { status: calls === 1 ? 503 : 409, body: { reason: calls === 1 ? 'ServiceUnavailable' : 'Conflict' } } : { status: 200, body: secret }));
+  const api = await fakeApiServer(t, () => (++calls <= 2 ? { status: calls === 1 ? 503 : 429, body: { reason: calls === 1 ? 'ServiceUnavailable' : 'TooManyRequests' } } : { status: 200, body: secret }));
   const retries: string[] = [];
   const client = kubeClient(api.transport, FAST, undefined, (err, attempt, delayMs) => retries.push(`${attempt}/${delayMs}: ${err.message}`));
   await client.apply(secret);
   t.equal(calls, 3);
   t.same(retries, [
     '1/1: Secret demomail/demomail-smtp: patch failed with HTTP 503 ServiceUnavailable',
-    '2/2: Secret demomail/demomail-smtp: patch failed with HTTP 409 Conflict',
+    '2/2: Secret demomail/demomail-smtp: patch failed with HTTP 429 TooManyRequests',
   ], 'each retry is reported with the object and the cause');
 });
 
@@ -96,12 +96,24 @@ t.test('403 names the missing RBAC permission and is not retried', async (t) => 
   await t.rejects(client.namespacesWithLabel('demomail/injection=enabled'), /namespaces: list forbidden — .*verb "list" on namespaces/);
 });
 
-t.test('AlreadyExists is handed back (re-plan), not retried', async (t) => {
-  const api = await fakeApiServer(t, () => ({ status: 409, body: { reason: 'AlreadyExists', message: 'secrets "demomail-smtp" already exists' } }));
+t.test('AlreadyExists and Conflict are handed back (re-plan), not retried; create is a POST to the collection', async (t) => {
+  for (const reason of ['AlreadyExists', 'Conflict']) {
+    const api = await fakeApiServer(t, () => ({ status: 409, body: { reason, message: 'secrets "demomail-smtp" already exists' } }));
+    const client = kubeClient(api.transport, FAST);
+    const err = await client.create(secret).then(() => undefined, (e: unknown) => e);
+    t.ok(err instanceof KubeApiError && err.reason === reason, reason);
+    t.ok(isStaleRead(err));
+    t.equal(api.seen.length, 1);
+    t.equal(`${api.seen[0]?.method} ${api.seen[0]?.url}`, 'POST /api/v1/namespaces/demomail/secrets?fieldManager=demomail');
+  }
+});
+
+t.test('403 from a quota or a terminating namespace does not blame RBAC', async (t) => {
+  const api = await fakeApiServer(t, () => ({ status: 403, body: { reason: 'Forbidden', message: 'secrets "demomail-smtp" is forbidden: exceeded quota: no-secrets, requested: secrets=1, used: secrets=0, limited: secrets=0' } }));
   const client = kubeClient(api.transport, FAST);
-  const err = await client.apply(secret).then(() => undefined, (e: unknown) => e);
-  t.ok(err instanceof KubeApiError && err.reason === 'AlreadyExists');
-  t.equal(api.seen.length, 1);
+  const err = (await client.apply(secret).then(() => undefined, (e: unknown) => e)) as Error;
+  t.match(err.message, /^Secret demomail\/demomail-smtp: patch refused by the namespace \(HTTP 403\): .*exceeded quota/);
+  t.notMatch(err.message, /RBAC/);
 });
 
 t.test('connection refused is retried, then reported with the object', async (t) => {

@@ -120,12 +120,17 @@ interface StatusBody {
 
 /**
  * Network failures, 5xx, 409 and 429 are worth another try; everything else is an answer. Except
- * AlreadyExists: someone created the object since we read it, so our plan (built on "absent") is stale;
- * the caller re-reads and plans again instead of overwriting what they generated.
+ * AlreadyExists and Conflict: someone created or changed the object since we read it (our create or our
+ * resourceVersion precondition says so), so our plan is stale; the caller re-reads and plans again
+ * instead of overwriting what another run generated.
  */
+export function isStaleRead(error: unknown): boolean {
+  return error instanceof KubeApiError && error.status === 409 && (error.reason === 'AlreadyExists' || error.reason === 'Conflict');
+}
+
 export function isRetryable(error: unknown): boolean {
   if (error instanceof KubeApiError) {
-    if (error.reason === 'AlreadyExists') return false;
+    if (isStaleRead(error)) return false;
     return error.status >= 500 || error.status === 409 || error.status === 429;
   }
   const code = (error as NodeJS.ErrnoException | undefined)?.code;
@@ -177,6 +182,9 @@ export function apiError(verb: string, target: ObjectRef | string, response: Kub
   const body = (typeof response.body === 'object' && response.body !== null ? response.body : {}) as StatusBody;
   const isSecret = typeof target !== 'string' && target.kind === 'Secret';
   const label = typeof target === 'string' ? target : describe(target as KubeObject);
+  if (response.status === 403 && /exceeded quota|status unknown for quota|being terminated/.test(body.message ?? '')) {
+    return new KubeApiError(`${label}: ${verb} refused by the namespace (HTTP 403): ${body.message}`, 403, body.reason);
+  }
   if (response.status === 403) {
     const resource = typeof target === 'string' ? target : `${resourceOf(target).plural} "${target.metadata.name}"`;
     const where = typeof target !== 'string' && target.metadata.namespace ? ` in namespace ${target.metadata.namespace}` : '';
@@ -199,8 +207,13 @@ export function apiError(verb: string, target: ObjectRef | string, response: Kub
 export interface KubeClient {
   /** The object, or undefined on 404. */
   get(ref: ObjectRef): Promise<KubeObject | undefined>;
-  /** Server-side apply (field manager `demomail`, force): creates or updates; returns the live object. */
+  /**
+   * Server-side apply (field manager `demomail`, force): creates or updates; returns the live object.
+   * With `metadata.resourceVersion` set, the API server refuses (409 Conflict) when the object changed since.
+   */
   apply(obj: KubeObject): Promise<KubeObject>;
+  /** Plain create (POST): 409 AlreadyExists when someone else created it first. */
+  create(obj: KubeObject): Promise<KubeObject>;
   /** Names of namespaces matching a label selector. */
   namespacesWithLabel(selector: string): Promise<string[]>;
   /** Deletes the object; false when it was already gone (404). */
@@ -253,6 +266,12 @@ export function kubeClient(
       const gone = (await call('delete', ref, 'DELETE', objectPath(ref), undefined, undefined, true)) === undefined;
       if (!gone) writes++;
       return !gone;
+    },
+    async create(obj) {
+      const path = objectPath(obj).replace(/\/[^/]+$/, '');
+      const live = await call('create', obj, 'POST', `${path}?fieldManager=${encodeURIComponent(FIELD_MANAGER)}`, JSON.stringify(obj));
+      writes++;
+      return live as KubeObject;
     },
     async namespacesWithLabel(selector) {
       const list = (await call('list', 'namespaces', 'GET', `/api/v1/namespaces?labelSelector=${encodeURIComponent(selector)}`)) as unknown as {

@@ -1,7 +1,7 @@
 import { X509Certificate } from 'node:crypto';
 import t from 'tap';
 import { mailserverSans, serviceDnsNames, settingsFrom, type Settings } from '../config.js';
-import { createCertificateAuthority, createServerCertificate, splitPemCertificates, subjectAltNames } from '../pki/certificates.js';
+import { createCertificateAuthority, createServerCertificate, nameConstraints, splitPemCertificates, subjectAltNames } from '../pki/certificates.js';
 import { caBundlePatch, managedDifference } from './compare.js';
 import { ENV, containerEnvironment, parseGreenmailUsers, shellWords } from './greenmail.js';
 import { keystoreProblem } from './keystore.js';
@@ -268,16 +268,48 @@ t.test('leaf with 10 days left: renewed, CA and passwords kept, keystore passwor
   t.equal(decision(next, 'Secret demomail/demomail-mailserver-tls', 'keystore')?.action, 'renewed', 'keystore rebuilt for the new certificate');
 });
 
-t.test('EXTRA_SANS changed: mail certificate renewed with the new names, webhook certificate kept', async (t) => {
+t.test('a new mail CA carries Name Constraints permitting exactly the mail server names', async (t) => {
+  const ca = data(find(first, 'Secret', 'demomail-ca'), 'tls.crt');
+  t.same(nameConstraints(ca), { dns: mailserverSans(settings).filter((n) => n !== '127.0.0.1'), ips: ['127.0.0.1/32'] });
+  t.same(first.warnings, []);
+});
+
+t.test('EXTRA_SANS outside the CA constraints: refused with the rotate-ca advice; rotate-ca makes a CA that permits them', async (t) => {
   const extra = settingsFrom({ EXTRA_SANS: 'mail.example.org, 10.1.2.3' });
-  const next = plan(extra, live(first.objects));
-  const d = decision(next, 'Secret demomail/demomail-mailserver-tls', 'certificate');
+  t.throws(
+    () => plan(extra, live(first.objects)),
+    /Secret demomail\/demomail-ca: the mail CA's Name Constraints do not permit mail\.example\.org, 10\.1\.2\.3 .*run `demomail rotate-ca`/,
+  );
+  const rotated = desiredObjects(extra, live(first.objects), { now: NOW, randomPassword: () => randomAlphanumericPassword(), rotateCa: true });
+  t.equal(decision(rotated, 'Secret demomail/demomail-ca', 'CA')?.action, 'renewed');
+  t.equal(decision(rotated, 'Secret demomail/demomail-ca', 'CA')?.reason, 'replacement requested (demomail rotate-ca)');
+  const newCa = data(find(rotated, 'Secret', 'demomail-ca'), 'tls.crt');
+  t.same(splitPemCertificates(rotated.mailCaBundle), [newCa, data(find(first, 'Secret', 'demomail-ca'), 'tls.crt')], 'old CA still trusted while valid');
+  t.ok(nameConstraints(newCa)?.dns.includes('mail.example.org'));
+  const d = decision(rotated, 'Secret demomail/demomail-mailserver-tls', 'certificate');
   t.equal(d?.action, 'renewed');
-  t.match(d?.reason, /SAN list differs: missing DNS:mail\.example\.org, IP:10\.1\.2\.3/);
-  const sans = subjectAltNames(data(find(next, 'Secret', 'demomail-mailserver-tls'), 'tls.crt'));
+  const sans = subjectAltNames(data(find(rotated, 'Secret', 'demomail-mailserver-tls'), 'tls.crt'));
   t.ok(sans.dns.includes('mail.example.org'));
   t.ok(sans.ips.includes('10.1.2.3'));
-  t.equal(decision(next, 'Secret demomail/demomail-webhook-tls', 'certificate')?.action, 'reused');
+  t.equal(decision(rotated, 'Secret demomail/demomail-webhook-tls', 'certificate')?.action, 'reused');
+  t.same(passwordsOf(rotated), passwordsOf(first), 'passwords are never regenerated');
+  // Then the next plain run keeps everything.
+  const after = plan(extra, live(rotated.objects));
+  t.ok(after.decisions.every((x) => x.action === 'reused'));
+});
+
+t.test('a mail CA without Name Constraints (older release) is kept, with a warning naming rotate-ca', async (t) => {
+  const legacy = createCertificateAuthority({ commonName: 'demomail mail CA', now: NOW });
+  const b = (s: string) => Buffer.from(s).toString('base64');
+  const older = plan(settings, {
+    objects: { [objectKey('Secret', 'demomail', 'demomail-ca')]: { apiVersion: 'v1', kind: 'Secret', metadata: { name: 'demomail-ca', namespace: 'demomail' }, data: { 'tls.crt': b(legacy.certPem), 'tls.key': b(legacy.keyPem), 'ca.crt': b(legacy.certPem) } } },
+    labelledNamespaces: [],
+  });
+  t.equal(decision(older, 'Secret demomail/demomail-ca', 'CA')?.action, 'reused');
+  t.equal(data(find(older, 'Secret', 'demomail-ca'), 'tls.crt'), legacy.certPem, 'no surprise rollover');
+  t.match(older.warnings, [/demomail-ca: the mail CA has no Name Constraints .*kept so that running pods keep working\. Run `demomail rotate-ca`/]);
+  // EXTRA_SANS may change freely under an unconstrained CA (it permits everything).
+  t.doesNotThrow(() => plan(settingsFrom({ EXTRA_SANS: 'mail.example.org' }), live(older.objects)));
 });
 
 t.test('DEPLOY_MAILSERVER=0: PKI, credentials and config, but no Deployment or Services', async (t) => {

@@ -9,7 +9,7 @@ import { X509Certificate, createHash, createHmac, randomInt } from 'node:crypto'
 import { mailserverSans, serviceDnsNames, serviceHost, type Settings } from '../config.js';
 import { createCertificateAuthority, createServerCertificate, splitPemCertificates, type KeyPairPem } from '../pki/certificates.js';
 import { toPkcs12 } from '../pki/pkcs12.js';
-import { caRenewalDue, renewalDue } from '../pki/renewal.js';
+import { caConstraintProblem, caRenewalDue, renewalDue } from '../pki/renewal.js';
 import { DESIRED_HASH_ANNOTATION } from './compare.js';
 import { keystoreProblem } from './keystore.js';
 import type { ObjectRef } from './kube.js';
@@ -44,6 +44,8 @@ export interface PlanOptions {
   now: Date;
   /** CSPRNG alphanumeric password; injected so tests are deterministic. */
   randomPassword: () => string;
+  /** `demomail rotate-ca`: replace the mail CA even though it is valid (old one stays in the bundles while valid). */
+  rotateCa?: boolean;
 }
 
 export type MaterialAction = 'created' | 'reused' | 'renewed';
@@ -63,6 +65,8 @@ export interface Plan {
   mailCaBundle: string;
   /** Objects of earlier releases found in the cluster, to delete (Service demomail-api). */
   obsolete: ObjectRef[];
+  /** Problems that do not stop the run but need a person (an unconstrained mail CA). */
+  warnings: string[];
 }
 
 export const MAIL_CA_COMMON_NAME = 'demomail mail CA';
@@ -83,7 +87,15 @@ export function desiredObjects(settings: Settings, current: CurrentState, option
   const n = settings.names;
   const find = (kind: string, name: string, namespace = ns): KubeObject | undefined => current.objects[objectKey(kind, namespace, name)];
 
-  const mailCa = planCa(`Secret ${ns}/${n.caSecret}`, storedData(find('Secret', n.caSecret)), MAIL_CA_COMMON_NAME, options.now, decisions);
+  const warnings: string[] = [];
+  const mailCa = planCa(
+    `Secret ${ns}/${n.caSecret}`,
+    storedData(find('Secret', n.caSecret)),
+    { commonName: MAIL_CA_COMMON_NAME, permittedNames: mailserverSans(settings), rotate: options.rotateCa === true },
+    options.now,
+    decisions,
+    warnings,
+  );
   const mailLeaf = planLeaf(
     `Secret ${ns}/${n.mailserverTlsSecret}`,
     storedData(find('Secret', n.mailserverTlsSecret)),
@@ -130,21 +142,41 @@ export function desiredObjects(settings: Settings, current: CurrentState, option
   }
   // GreenMail's API Service of releases before the gateway: the API now listens on loopback only.
   const obsolete = settings.deployMailserver ? obsoleteMailObjects(settings).filter((ref) => find(ref.kind, ref.metadata.name) !== undefined) : [];
-  return { objects: objects.map(withDesiredHash), decisions, webhookCaBundle: webhook.caBundlePem, mailCaBundle: mailCa.bundlePem, obsolete };
+  return { objects: objects.map(withDesiredHash), decisions, webhookCaBundle: webhook.caBundlePem, mailCaBundle: mailCa.bundlePem, obsolete, warnings };
 }
 
 // ---------------------------------------------------------------------------------------------
 
-function planCa(what: string, stored: StoredData, commonName: string, now: Date, decisions: Decision[]): CaMaterial {
+/**
+ * The mail CA carries Name Constraints permitting the mail server's names only (DESIGN §10). A CA that
+ * does not (made by an older release) is kept with a warning rather than rolled over: a rollover
+ * re-issues the mail server's certificate at once, and every pod injected before it trusts only the old
+ * CA until it restarts, so an upgrade would silently break mail in running demos. `demomail rotate-ca`
+ * replaces it on purpose. A constrained CA that does not permit a wanted name (EXTRA_SANS grew) stops
+ * the run: signing that name would give a certificate no client accepts.
+ */
+function planCa(
+  what: string,
+  stored: StoredData,
+  wanted: { commonName: string; permittedNames: string[]; rotate: boolean },
+  now: Date,
+  decisions: Decision[],
+  warnings: string[],
+): CaMaterial {
   const certPem = text(stored, 'tls.crt');
   const keyPem = text(stored, 'tls.key');
   const verdict = caRenewalDue(certPem, { now, keyPem: keyPem ?? '' });
-  if (!verdict.due && certPem !== undefined && keyPem !== undefined) {
+  if (!verdict.due && !wanted.rotate && certPem !== undefined && keyPem !== undefined) {
+    const problem = caConstraintProblem(certPem, wanted.permittedNames);
+    const advice = 'run `demomail rotate-ca` to replace it (the previous CA stays trusted while valid), then restart the opted-in pods: they trust only the CA they started with';
+    if (problem?.kind === 'not-permitted') throw new Error(`${what}: ${problem.message}; ${advice}, or undo the change`);
+    if (problem) warnings.push(`${what}: ${problem.message}; kept so that running pods keep working. ${advice[0]?.toUpperCase()}${advice.slice(1)}`);
     decisions.push({ object: what, item: 'CA', action: 'reused', reason: verdict.reason });
     return { certPem, keyPem, bundlePem: trustBundle(certPem, text(stored, 'ca.crt'), now) };
   }
-  const fresh = createCertificateAuthority({ commonName, now });
-  decisions.push({ object: what, item: 'CA', action: certPem === undefined ? 'created' : 'renewed', reason: verdict.reason });
+  const fresh = createCertificateAuthority({ commonName: wanted.commonName, now, permittedNames: wanted.permittedNames });
+  const reason = verdict.due ? verdict.reason : 'replacement requested (demomail rotate-ca)';
+  decisions.push({ object: what, item: 'CA', action: certPem === undefined ? 'created' : 'renewed', reason });
   // Keep the old CA trusted while it is valid: servers still presenting a leaf it signed (until they reload) keep working.
   return { ...fresh, bundlePem: trustBundle(fresh.certPem, certPem, now) };
 }

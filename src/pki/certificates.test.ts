@@ -11,7 +11,10 @@ import {
   createServerCertificate,
   ipFromBytes,
   ipToBytes,
+  nameConstraints,
   parseSan,
+  permittedBy,
+  type NameConstraints,
   parseSans,
   randomSerialHex,
   splitPemCertificates,
@@ -226,4 +229,35 @@ t.test('subjectAltNames of a certificate without SAN', { skip: !hasOpenssl && !C
   t.same(subjectAltNames(pem), { dns: [], ips: [] });
   const ec = execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-keyout', join(dir, 'ec.key'), '-noenc', '-subj', '/CN=ec', '-days', '1', '-addext', 'subjectAltName=DNS:ec.example,IP:192.0.2.1'], { stdio: ['ignore', 'pipe', 'ignore'] }).toString();
   t.same(subjectAltNames(ec), { dns: ['ec.example'], ips: ['192.0.2.1'] }, 'works for non-RSA certificates');
+});
+
+t.test('Name Constraints: encoded by hand, read back, matched by label suffix', async (t) => {
+  const constrained = createCertificateAuthority({ commonName: 'nc', permittedNames: ['smtpdemo', 'smtpdemo.demomail.svc', '*.demo.example.org', '127.0.0.1', '::1', 'smtpdemo'] });
+  const nc = nameConstraints(constrained.certPem);
+  t.same(nc, { dns: ['smtpdemo', 'smtpdemo.demomail.svc', 'demo.example.org'], ips: ['127.0.0.1/32', '::1/128'] });
+  t.equal(nameConstraints(ca.certPem), undefined, 'none unless asked for');
+  t.throws(() => createCertificateAuthority({ commonName: 'nc', permittedNames: [] }), /would permit every name/);
+  const table: [string, boolean][] = [
+    ['smtpdemo', true],
+    ['SMTPDEMO', true],
+    ['smtpdemo.demomail.svc', true],
+    ['x.smtpdemo', true], // the suffix rule: no exact-match form exists in RFC 5280
+    ['smtpdemo.demomail', false],
+    ['evilsmtpdemo', false],
+    ['api.stripe.com', false],
+    ['a.demo.example.org', true],
+    ['*.demo.example.org', true],
+    ['example.org', false],
+    ['127.0.0.1', true],
+    ['127.0.0.2', false],
+    ['::1', true],
+    ['::2', false],
+    ['::ffff:127.0.0.1', false],
+  ];
+  for (const [name, permitted] of table) t.equal(permittedBy(nc as NameConstraints, name), permitted, `${name}: ${permitted ? 'permitted' : 'not permitted'}`);
+  t.equal(permittedBy({ dns: ['.example.org'], ips: ['10.0.0.0/8'] }, 'example.org'), false, 'a "."-prefixed base permits subdomains only');
+  t.equal(permittedBy({ dns: ['.example.org'], ips: ['10.0.0.0/8'] }, 'a.example.org'), true);
+  t.equal(permittedBy({ dns: [], ips: ['10.0.0.0/8'] }, '10.200.3.4'), true, 'prefixes shorter than 32 bits');
+  t.equal(permittedBy({ dns: [], ips: ['10.128.0.0/9'] }, '10.127.3.4'), false);
+  t.ok(caX.checkIssued(caX));
 });

@@ -15,6 +15,11 @@ export interface CaOptions {
   commonName: string;
   validityDays?: number;
   now?: Date;
+  /**
+   * When given: a critical Name Constraints extension permitting only these names (DNS names and IPs, as
+   * for SANs), so the CA cannot vouch for any other host although clients trust it as a root (DESIGN §10).
+   */
+  permittedNames?: string[];
 }
 export interface LeafOptions {
   ca: KeyPairPem;
@@ -50,8 +55,81 @@ export function createCertificateAuthority(opts: CaOptions): KeyPairPem {
     { name: 'subjectKeyIdentifier' },
     // Self-signed: the authority key is the certificate's own, so `true` (hash own key) is right here.
     { name: 'authorityKeyIdentifier', keyIdentifier: true },
+    ...(opts.permittedNames === undefined ? [] : [nameConstraintsExtension(opts.permittedNames)]),
   ]);
   return { certPem: signedPem(cert, privateKey), keyPem };
+}
+
+export const NAME_CONSTRAINTS_OID = '2.5.29.30';
+
+export interface NameConstraints {
+  /** dNSName bases: a name is permitted when it equals a base or ends with "." + base. */
+  dns: string[];
+  /** iPAddress subtrees as "address/prefix" (canonical address text). */
+  ips: string[];
+}
+
+/**
+ * The DER of NameConstraints { permittedSubtrees [0] GeneralSubtrees } that forge cannot encode.
+ * Trap: a dNSName constraint matches by label suffix ("smtpdemo" also permits "x.smtpdemo"), and
+ * there is no exact-match form; so each wanted name is its own base, never a shared parent such as
+ * "demomail.svc.cluster.local" (which would permit every Service of the namespace). A wildcard SAN
+ * "*.demo.example.org" becomes the base "demo.example.org". IPs are single addresses (/32, /128).
+ * Other name forms (e-mail, URI) stay unconstrained: TLS server checks use DNS names and IPs only.
+ */
+function nameConstraintsExtension(names: string[]) {
+  const { asn1 } = forge;
+  const sans = parseSans(names);
+  if (sans.length === 0) throw new Error('name constraints: the list of permitted names is empty; it would permit every name');
+  const generalSubtree = (tag: number, bytes: string) =>
+    asn1.create(asn1.Class.UNIVERSAL, asn1.Type.SEQUENCE, true, [asn1.create(asn1.Class.CONTEXT_SPECIFIC, tag, false, bytes)]);
+  const dnsBases = [...new Set(sans.filter((s) => s.kind === 'dns').map((s) => s.value.replace(/^\*\./, '')))];
+  const subtrees = [
+    ...dnsBases.map((base) => generalSubtree(2, base)),
+    ...sans.flatMap((s) => (s.kind === 'ip' ? [generalSubtree(7, Buffer.concat([s.bytes, Buffer.alloc(s.bytes.length, 0xff)]).toString('binary'))] : [])),
+  ];
+  const value = asn1.create(asn1.Class.UNIVERSAL, asn1.Type.SEQUENCE, true, [asn1.create(asn1.Class.CONTEXT_SPECIFIC, 0, true, subtrees)]);
+  return { id: NAME_CONSTRAINTS_OID, critical: true, value };
+}
+
+/** The permitted subtrees of a CA's Name Constraints, or undefined when it has none. */
+export function nameConstraints(certPem: string): NameConstraints | undefined {
+  const octets = extensionValue(certPem, NAME_CONSTRAINTS_OID);
+  if (octets === undefined) return undefined;
+  const result: NameConstraints = { dns: [], ips: [] };
+  const parts = forge.asn1.fromDer(octets).value as forge.asn1.Asn1[];
+  const permitted = parts.find((p) => p.tagClass === forge.asn1.Class.CONTEXT_SPECIFIC && p.type === 0);
+  for (const subtree of (permitted?.value ?? []) as forge.asn1.Asn1[]) {
+    const base = (subtree.value as forge.asn1.Asn1[])[0];
+    if (base?.tagClass !== forge.asn1.Class.CONTEXT_SPECIFIC) continue;
+    if (base.type === 2) result.dns.push((base.value as string).toLowerCase());
+    if (base.type === 7) {
+      const raw = Buffer.from(base.value as string, 'binary');
+      const half = raw.length / 2;
+      const prefix = [...raw.subarray(half)].reduce((bits, byte) => bits + byte.toString(2).replace(/0/g, '').length, 0);
+      result.ips.push(`${ipFromBytes(raw.subarray(0, half))}/${prefix}`);
+    }
+  }
+  return result;
+}
+
+/** Whether a SAN (DNS name or IP) falls inside the permitted subtrees, as RFC 5280 §4.2.1.10 and OpenSSL match them. */
+export function permittedBy(constraints: NameConstraints, san: string): boolean {
+  const parsed = parseSan(san);
+  if (parsed.kind === 'dns') {
+    return constraints.dns.some((base) => (base.startsWith('.') ? parsed.value.endsWith(base) : parsed.value === base || parsed.value.endsWith(`.${base}`)));
+  }
+  return constraints.ips.some((cidr) => {
+    const [address, bits] = cidr.split('/') as [string, string];
+    const net = ipToBytes(address);
+    if (net.length !== parsed.bytes.length) return false;
+    for (let i = 0; i < net.length; i++) {
+      const maskBits = Math.max(0, Math.min(8, Number(bits) - i * 8));
+      const mask = (0xff << (8 - maskBits)) & 0xff;
+      if (((net[i] as number) & mask) !== ((parsed.bytes[i] as number) & mask)) return false;
+    }
+    return true;
+  });
 }
 
 export function createServerCertificate(opts: LeafOptions): KeyPairPem {
@@ -149,27 +227,34 @@ export interface SubjectAltNames {
 
 /** The SAN extension of a certificate, read from its DER (works for any key type). */
 export function subjectAltNames(certPem: string): SubjectAltNames {
-  const der = pemToDer(splitPemCertificates(certPem)[0] as string);
   const result: SubjectAltNames = { dns: [], ips: [] };
+  const octets = extensionValue(certPem, '2.5.29.17');
+  if (octets === undefined) return result;
+  const names = forge.asn1.fromDer(octets).value as forge.asn1.Asn1[];
+  for (const name of names) {
+    if (name.tagClass !== forge.asn1.Class.CONTEXT_SPECIFIC) continue;
+    if (name.type === 2) result.dns.push(name.value as string);
+    if (name.type === 7) result.ips.push(ipFromBytes(Buffer.from(name.value as string, 'binary')));
+  }
+  return result;
+}
+
+/** The extnValue bytes (binary string) of the first certificate's extension with this OID, if present. */
+function extensionValue(certPem: string, oid: string): string | undefined {
+  const der = pemToDer(splitPemCertificates(certPem)[0] as string);
   const cert = forge.asn1.fromDer(forge.util.createBuffer(der.toString('binary')));
   const tbs = (cert.value as forge.asn1.Asn1[])[0] as forge.asn1.Asn1;
   const explicitExtensions = (tbs.value as forge.asn1.Asn1[]).find(
     (node) => node.tagClass === forge.asn1.Class.CONTEXT_SPECIFIC && node.type === 3,
   );
-  if (!explicitExtensions) return result;
+  if (!explicitExtensions) return undefined;
   const extensions = ((explicitExtensions.value as forge.asn1.Asn1[])[0]?.value ?? []) as forge.asn1.Asn1[];
   for (const ext of extensions) {
     const parts = ext.value as forge.asn1.Asn1[];
-    if (forge.asn1.derToOid((parts[0] as forge.asn1.Asn1).value as string) !== '2.5.29.17') continue;
-    const octets = parts[parts.length - 1] as forge.asn1.Asn1;
-    const names = forge.asn1.fromDer(octets.value as string).value as forge.asn1.Asn1[];
-    for (const name of names) {
-      if (name.tagClass !== forge.asn1.Class.CONTEXT_SPECIFIC) continue;
-      if (name.type === 2) result.dns.push(name.value as string);
-      if (name.type === 7) result.ips.push(ipFromBytes(Buffer.from(name.value as string, 'binary')));
-    }
+    if (forge.asn1.derToOid((parts[0] as forge.asn1.Asn1).value as string) !== oid) continue;
+    return (parts[parts.length - 1] as forge.asn1.Asn1).value as string;
   }
-  return result;
+  return undefined;
 }
 
 export type ParsedSan = { kind: 'dns'; value: string } | { kind: 'ip'; value: string; bytes: Buffer };

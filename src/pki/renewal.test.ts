@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createCertificateAuthority, createServerCertificate } from './certificates.js';
-import { caRenewalDue, renewalDue, sanDifference } from './renewal.js';
+import { caConstraintProblem, caRenewalDue, renewalDue, sanDifference } from './renewal.js';
 
 const CI = process.env['CI'] === 'true';
 const DAY = 86400000;
@@ -133,4 +133,15 @@ t.test('caRenewalDue refuses CAs that cannot be our root', { skip: noOpenssl && 
   const decision = caRenewalDue(noSign, { now: new Date() });
   t.ok(decision.due);
   t.match(decision.reason, /keyCertSign/);
+});
+
+t.test('caConstraintProblem: unconstrained, permitted, not permitted', async (t) => {
+  const constrained = createCertificateAuthority({ commonName: 'demomail mail CA', now: T0, permittedNames: ['smtpdemo', '127.0.0.1'] });
+  t.equal(caConstraintProblem(constrained.certPem, ['smtpdemo', '127.0.0.1']), undefined);
+  t.equal(caConstraintProblem(constrained.certPem, ['smtpdemo']), undefined, 'permitting more than wanted is fine');
+  t.same(caConstraintProblem(constrained.certPem, ['smtpdemo', 'mail.example.org', '10.0.0.1']), {
+    kind: 'not-permitted',
+    message: "the mail CA's Name Constraints do not permit mail.example.org, 10.0.0.1 (EXTRA_SANS or the cluster domain changed since the CA was made)",
+  });
+  t.equal(caConstraintProblem(ca.certPem, ['smtpdemo'])?.kind, 'unconstrained');
 });

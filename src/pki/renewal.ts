@@ -2,7 +2,7 @@
 // the certificate is missing, unreadable, not from our CA, or no longer carries the names we want.
 // Pure (time comes in as `now`), so the bootstrap logs the reason and the tests are a table.
 import { X509Certificate, createPrivateKey } from 'node:crypto';
-import { parseSans, splitPemCertificates, subjectAltNames } from './certificates.js';
+import { nameConstraints, parseSans, permittedBy, splitPemCertificates, subjectAltNames } from './certificates.js';
 
 export interface RenewalInput {
   now: Date;
@@ -126,4 +126,24 @@ export function sanDifference(certPem: string, wantedSans: string[]): string | u
   if (missing.length > 0) parts.push(`missing ${missing.join(', ')}`);
   if (extra.length > 0) parts.push(`no longer wanted ${extra.join(', ')}`);
   return `SAN list differs: ${parts.join('; ')}`;
+}
+
+export interface ConstraintProblem {
+  /** "unconstrained": made by a release before Name Constraints (still usable, but can vouch for any name). */
+  kind: 'unconstrained' | 'not-permitted';
+  message: string;
+}
+
+/**
+ * Whether the CA's Name Constraints permit every wanted name (DESIGN §10), or why not. A CA without
+ * constraints is reported too: it works, but can vouch for any host name.
+ */
+export function caConstraintProblem(caPem: string, wantedSans: string[]): ConstraintProblem | undefined {
+  const constraints = nameConstraints(caPem);
+  if (constraints === undefined) {
+    return { kind: 'unconstrained', message: 'the mail CA has no Name Constraints (made by an older release): it can vouch for any host name to every injected pod' };
+  }
+  const outside = parseSans(wantedSans).filter((san) => !permittedBy(constraints, san.value)).map((san) => san.value);
+  if (outside.length === 0) return undefined;
+  return { kind: 'not-permitted', message: `the mail CA's Name Constraints do not permit ${outside.join(', ')} (EXTRA_SANS or the cluster domain changed since the CA was made)` };
 }

@@ -2,6 +2,7 @@
 // server's one error handler maps them to status codes.
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import { parseJsonBody } from './json-body.js';
+import type { AdmissionGate } from './admission-gate.js';
 import type { WebhookMetrics } from './metrics.js';
 import { admissionDecision, admissionReviewResponse, parseAdmissionReview, requestSubject } from './review.js';
 import type { WebhookState } from './state.js';
@@ -9,6 +10,7 @@ import type { WebhookState } from './state.js';
 export interface AdmissionPluginOptions {
   state: WebhookState;
   metrics: WebhookMetrics;
+  gate: AdmissionGate;
 }
 
 declare module 'fastify' {
@@ -18,7 +20,7 @@ declare module 'fastify' {
   }
 }
 
-export const admissionPlugin: FastifyPluginAsync<AdmissionPluginOptions> = async (app, { state, metrics }) => {
+export const admissionPlugin: FastifyPluginAsync<AdmissionPluginOptions> = async (app, { state, metrics, gate }) => {
   // Only application/json in this context: text/plain and every other type get 415.
   app.removeAllContentTypeParsers();
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, done) => {
@@ -31,8 +33,9 @@ export const admissionPlugin: FastifyPluginAsync<AdmissionPluginOptions> = async
   app.decorateRequest('admissionUid', '');
 
   const timers = new WeakMap<FastifyRequest, () => number>();
-  app.addHook('onRequest', async (request) => {
+  app.addHook('onRequest', async (request, reply) => {
     timers.set(request, metrics.duration.startTimer());
+    gate.admit(request, reply);
   });
   app.addHook('onResponse', async (request, reply) => {
     timers.get(request)?.();

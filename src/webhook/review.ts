@@ -6,6 +6,10 @@ import { InjectionRefused, planInjection, type JsonObject } from '../inject/plan
 import { WebhookRequestError } from './errors.js';
 
 export const ADMISSION_API_VERSION = 'admission.k8s.io/v1';
+/** Containers + init + ephemeral containers we inject into; every one adds env ops to the patch. */
+export const MAX_CONTAINERS = 256;
+/** A patch above this is refused: the API server would have to apply and store it (etcd's limit is 1.5 MiB). */
+export const MAX_PATCH_BYTES = 1024 * 1024;
 
 /** The fields of admission.k8s.io/v1 AdmissionRequest we read; `object` stays raw JSON. */
 export interface AdmissionRequest {
@@ -87,6 +91,15 @@ export function admissionDecision(request: AdmissionRequest, settings: Injection
   if (!isRecord(request.object)) {
     throw new WebhookRequestError(400, 'AdmissionReview request.object is missing: a pod CREATE carries the pod');
   }
+  const count = containerCount(request.object);
+  if (count > MAX_CONTAINERS) {
+    return {
+      kind: 'deny',
+      code: 403,
+      reason: 'Forbidden',
+      message: `pod ${podLabel(request)}: ${count} containers; demomail injects into at most ${MAX_CONTAINERS} (containers + initContainers + ephemeralContainers); split the pod or set demomail/inject=false`,
+    };
+  }
   // Controller-created pods carry only generateName and no metadata.namespace: the request knows it.
   const namespace = request.namespace || undefined;
   let plan;
@@ -101,7 +114,27 @@ export function admissionDecision(request: AdmissionRequest, settings: Injection
   if (plan.action === 'skip') return { kind: 'allow', reason: plan.reason };
   if (!caLoaded) return caNotLoaded();
   if (plan.ops.length === 0) return { kind: 'allow', reason: 'already injected' };
+  const patchBytes = Buffer.byteLength(JSON.stringify(plan.ops));
+  if (patchBytes > MAX_PATCH_BYTES) {
+    return {
+      kind: 'deny',
+      code: 403,
+      reason: 'Forbidden',
+      message: `pod ${podLabel(request)}: the injection patch would be ${patchBytes} bytes, above demomail's limit of ${MAX_PATCH_BYTES}; trim the pod's containers or env, or set demomail/inject=false`,
+    };
+  }
   return { kind: 'patch', ops: plan.ops, warnings: plan.warnings };
+}
+
+function containerCount(pod: Record<string, unknown>): number {
+  const spec = isRecord(pod['spec']) ? pod['spec'] : {};
+  return ['containers', 'initContainers', 'ephemeralContainers'].reduce((sum, key) => sum + (Array.isArray(spec[key]) ? (spec[key] as unknown[]).length : 0), 0);
+}
+
+function podLabel(request: AdmissionRequest): string {
+  const meta = isRecord(request.object) && isRecord(request.object['metadata']) ? request.object['metadata'] : {};
+  const name = typeof meta['name'] === 'string' && meta['name'] !== '' ? meta['name'] : `${typeof meta['generateName'] === 'string' ? meta['generateName'] : ''}*`;
+  return `${request.namespace ?? '?'}/${name}`;
 }
 
 function caNotLoaded(): AdmissionDecision {

@@ -14,10 +14,19 @@ import { healthPlugin } from './health-plugin.js';
 import { createWebhookMetrics, metricsPlugin, type WebhookMetrics } from './metrics.js';
 import { MaterialLoader, directoriesToWatch, watchDirectories, type DirectoryWatch, type MaterialFiles, type ReloadReport } from './reloader.js';
 import { WebhookState } from './state.js';
-import { TLS_MIN_VERSION, type ServingMaterial } from './tls-material.js';
+import { TLS_OPTIONS, type ServingMaterial } from './tls-material.js';
+import { AdmissionGate, DEFAULT_LIMITS, type AdmissionLimits } from './admission-gate.js';
 
 /** 7 MiB: above the API server's own request limit (3 MiB objects, base64 overhead aside). */
 export const BODY_LIMIT = 7 * 1024 * 1024;
+/**
+ * The API server gives up after the webhook's timeoutSeconds (5 here): a request whose headers or body
+ * are still trickling in after that is a stuck or hostile client. Node checks these timeouts only every
+ * connectionsCheckingInterval, hence 1 s instead of its default 30 s.
+ */
+export const HEADERS_TIMEOUT_MS = 5_000;
+export const REQUEST_TIMEOUT_MS = 6_000;
+const CONNECTIONS_CHECKING_INTERVAL_MS = 1_000;
 
 export interface WebhookServerOptions extends MaterialFiles {
   settings: Settings;
@@ -28,6 +37,8 @@ export interface WebhookServerOptions extends MaterialFiles {
   pollMs?: number;
   /** Default process metrics (prom-client collectDefaultMetrics); off in the benchmark's baseline only. */
   defaultMetrics?: boolean;
+  /** Caps on admissions in flight and request bytes held (DEFAULT_LIMITS). */
+  limits?: Partial<Omit<AdmissionLimits, 'bodyLimit'>>;
 }
 
 export interface WebhookServer {
@@ -55,11 +66,10 @@ export async function createWebhookServer(options: WebhookServerOptions): Promis
     first.serving.status === 'loaded' ? first.serving.material : placeholderServingMaterial();
 
   const app = Fastify({
-    https: { cert: initial.certPem, key: initial.keyPem, minVersion: TLS_MIN_VERSION },
+    // https.createServer takes the http.Server options too (headersTimeout, connectionsCheckingInterval).
+    https: { cert: initial.certPem, key: initial.keyPem, ...TLS_OPTIONS, headersTimeout: HEADERS_TIMEOUT_MS, connectionsCheckingInterval: CONNECTIONS_CHECKING_INTERVAL_MS } as object,
     bodyLimit: BODY_LIMIT,
-    // The API server gives up after the webhook's timeoutSeconds (at most 30): a request still
-    // trickling in after that is a stuck or hostile client.
-    requestTimeout: 30_000,
+    requestTimeout: REQUEST_TIMEOUT_MS,
     onProtoPoisoning: 'error',
     onConstructorPoisoning: 'error',
     loggerInstance: logger,
@@ -75,8 +85,8 @@ export async function createWebhookServer(options: WebhookServerOptions): Promis
   const apply = (report: ReloadReport): void => {
     const { serving, ca } = report;
     if (serving.status === 'loaded') {
-      // setSecureContext resets minVersion to undefined unless passed again: pass it every time.
-      app.server.setSecureContext({ cert: serving.material.certPem, key: serving.material.keyPem, minVersion: TLS_MIN_VERSION });
+      // setSecureContext resets minVersion and ciphers unless passed again: pass them every time.
+      app.server.setSecureContext({ cert: serving.material.certPem, key: serving.material.keyPem, ...TLS_OPTIONS });
       const previous = state.serving?.serialNumber;
       state.setServing(serving.material);
       metrics.reloads.inc({ material: 'serving', result: 'success' });
@@ -155,7 +165,7 @@ export async function createWebhookServer(options: WebhookServerOptions): Promis
 
   await app.register(healthPlugin, { state, metrics });
   await app.register(metricsPlugin, { metrics });
-  await app.register(admissionPlugin, { state, metrics });
+  await app.register(admissionPlugin, { state, metrics, gate: new AdmissionGate({ ...DEFAULT_LIMITS, ...options.limits, bodyLimit: BODY_LIMIT }) });
 
   let watcher: DirectoryWatch | undefined;
   app.addHook('onClose', async () => {

@@ -6,6 +6,23 @@ import { readFile } from 'node:fs/promises';
 import { createSecureContext } from 'node:tls';
 
 export const TLS_MIN_VERSION = 'TLSv1.2' as const;
+/**
+ * TLS 1.2: ECDHE key exchange with AEAD ciphers only (no static-RSA key exchange, no CBC). The TLS 1.3
+ * names must be listed too: Node disables TLS 1.3 when `ciphers` names none of its suites.
+ */
+export const TLS_CIPHERS = [
+  'TLS_AES_128_GCM_SHA256',
+  'TLS_AES_256_GCM_SHA384',
+  'TLS_CHACHA20_POLY1305_SHA256',
+  'ECDHE-ECDSA-AES128-GCM-SHA256',
+  'ECDHE-RSA-AES128-GCM-SHA256',
+  'ECDHE-ECDSA-AES256-GCM-SHA384',
+  'ECDHE-RSA-AES256-GCM-SHA384',
+  'ECDHE-ECDSA-CHACHA20-POLY1305',
+  'ECDHE-RSA-CHACHA20-POLY1305',
+].join(':');
+/** Passed on every secure context (setSecureContext resets what it is not given). */
+export const TLS_OPTIONS = { minVersion: TLS_MIN_VERSION, ciphers: TLS_CIPHERS } as const;
 
 export class MaterialError extends Error {
   override name = 'MaterialError';
@@ -53,7 +70,7 @@ export function servingMaterialFrom(certPem: string, keyPem: string, files: { ce
   const notAfter = new Date(cert.validTo);
   try {
     // The exact call setSecureContext makes: anything OpenSSL rejects fails here, not mid-swap.
-    createSecureContext({ cert: certPem, key: keyPem, minVersion: TLS_MIN_VERSION });
+    createSecureContext({ cert: certPem, key: keyPem, ...TLS_OPTIONS });
   } catch (err) {
     throw new MaterialError(`OpenSSL rejects ${files.certFile} with ${files.keyFile}: ${(err as Error).message}`);
   }

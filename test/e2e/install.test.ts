@@ -58,7 +58,7 @@ await t.test('kubectl apply -k manifests/ on a real control plane', async (t) =>
     const r = plane.kubectl(['apply', '-k', manifests]);
     t.equal(r.code, 0, `apply succeeds: ${r.stderr}`);
     const lines = r.stdout.trim().split('\n');
-    t.equal(lines.length, 16, 'sixteen objects');
+    t.equal(lines.length, 21, 'twenty-one objects');
     t.ok(lines.every((l) => l.endsWith(' created')), r.stdout);
     t.notMatch(r.stderr, /PodSecurity|violate/i, 'workload templates are restricted-compliant (PSA warn on namespace demomail)');
   });
@@ -70,7 +70,7 @@ await t.test('kubectl apply -k manifests/ on a real control plane', async (t) =>
     const r = plane.kubectl(['apply', '-k', manifests]);
     t.equal(r.code, 0, r.stderr);
     const lines = r.stdout.trim().split('\n');
-    t.equal(lines.length, 16);
+    t.equal(lines.length, 21);
     // kubectl's client-side apply always re-sends a PDB's selector (patchStrategy "replace") and so says
     // "configured" although the server changes nothing; the resourceVersions below prove it.
     const reported = lines.filter((l) => !l.endsWith(' unchanged') && !/^poddisruptionbudget\.policy\/\S+ configured$/.test(l));

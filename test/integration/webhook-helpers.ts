@@ -1,7 +1,8 @@
 // Shared by the webhook integration tests: real certificates (src/pki), a kubelet-style mounted
 // volume, a real HTTPS server on 127.0.0.1:0 and a client that opens a fresh TLS connection per call.
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -204,4 +205,75 @@ export function httpsCall(
 
 export function postReview(port: number, review: unknown): Promise<HttpsResult> {
   return httpsCall(port, { body: JSON.stringify(review) });
+}
+
+// ---------------------------------------------------------------------------------------------
+// `demomail webhook` as a child process (dist/src/cli.js; rebuilt when dist is older than src).
+
+const ROOT = join(import.meta.dirname, '..', '..');
+const CLI = join(ROOT, 'dist', 'src', 'cli.js');
+
+function newestMtime(dir: string): number {
+  let newest = 0;
+  for (const entry of readdirSync(dir, { withFileTypes: true })) {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) newest = Math.max(newest, newestMtime(path));
+    else if (entry.name.endsWith('.ts') && !entry.name.endsWith('.test.ts')) newest = Math.max(newest, statSync(path).mtimeMs);
+  }
+  return newest;
+}
+
+function ensureBuilt(): void {
+  const builtAt = existsSync(join(ROOT, 'dist', 'src', 'webhook', 'server.js')) ? statSync(join(ROOT, 'dist', 'src', 'webhook', 'server.js')).mtimeMs : 0;
+  const cliAt = existsSync(CLI) ? statSync(CLI).mtimeMs : 0;
+  if (Math.min(builtAt, cliAt) >= newestMtime(join(ROOT, 'src'))) return;
+  // tsc emits even when files other people are editing have type errors; what we need is the JS.
+  spawnSync('npx', ['tsc', '-p', 'tsconfig.json'], { cwd: ROOT, stdio: 'ignore', timeout: 240_000 });
+  if (!existsSync(join(ROOT, 'dist', 'src', 'webhook', 'server.js'))) throw new Error('build failed: run npm run build');
+}
+
+export interface WebhookProcess {
+  child: ChildProcess;
+  port: number;
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  stdout(): string;
+  stderr(): string;
+}
+
+/** Starts the webhook on 127.0.0.1:0 with the shared test PKI mounted kubelet-style; killed in teardown. */
+export async function startWebhookProcess(t: { teardown(fn: () => void): void }, env: Record<string, string>): Promise<WebhookProcess> {
+  ensureBuilt();
+  const pki = testPki();
+  const root = tempDir(t);
+  const tls = new KubeletVolume(join(root, 'tls'));
+  tls.update({ 'tls.crt': pki.serving.certPem, 'tls.key': pki.serving.keyPem, 'ca.crt': pki.webhookCa.certPem });
+  const caVolume = new KubeletVolume(join(root, 'ca'));
+  caVolume.update({ 'ca.crt': pki.mailCa.certPem });
+  const child = spawn(
+    process.execPath,
+    [CLI, 'webhook', '--cert', tls.path('tls.crt'), '--key', tls.path('tls.key'), '--ca-file', caVolume.path('ca.crt'), '--port', '0', '--host', '127.0.0.1'],
+    { cwd: root, env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] },
+  );
+  let stdout = '';
+  let stderr = '';
+  child.stdout?.on('data', (c: Buffer) => (stdout += c.toString('utf8')));
+  child.stderr?.on('data', (c: Buffer) => (stderr += c.toString('utf8')));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
+  t.teardown(() => {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+  });
+  const port = await new Promise<number>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`webhook did not start within 20 s; stderr: ${stderr}`)), 20_000);
+    const check = (): void => {
+      const match = /"port":(\d+)[^\n]*"msg":"webhook listening"/.exec(stdout);
+      if (match) {
+        clearTimeout(timer);
+        child.stdout?.off('data', check);
+        resolve(Number(match[1]));
+      }
+    };
+    child.stdout?.on('data', check);
+    void exited.then(({ code }) => reject(new Error(`webhook exited with ${code} before listening; stderr: ${stderr}`)));
+  });
+  return { child, port, exited, stdout: () => stdout, stderr: () => stderr };
 }
