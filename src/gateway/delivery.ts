@@ -45,9 +45,6 @@ export function greenmailDeliverer(options: {
     secure: false,
     ignoreTLS: true,
     maxConnections: options.maxConnections ?? 4,
-    // nodemailer's pool closes a connection after 100 messages by default; GreenMail on loopback has
-    // no reason for that, and each reconnect is a TCP handshake, a greeting and an EHLO round trip.
-    maxMessages: Infinity,
     connectionTimeout: Math.min(timeout, 5_000),
     greetingTimeout: timeout,
     socketTimeout: timeout,
