@@ -1,5 +1,11 @@
 // Header facts and search text of a captured message, parsed once on capture (mailparser).
-import { simpleParser, type AddressObject } from 'mailparser';
+//
+// mailparser's streaming `MailParser`, not `simpleParser`: simpleParser collects every attachment into
+// a Buffer (a 1 MB PDF: decoded, hashed and copied once more) only for us to count it. Here each
+// attachment stream is drained and dropped; the fields are read exactly as simpleParser sets them
+// (same options, same header mapping, same `updateImageLinks` pass over the HTML), so the summary is
+// the same. Measured: see `src/gateway/README.md` ("Performance").
+import { MailParser, type AddressObject, type AttachmentStream, type MessageText } from 'mailparser';
 import type { MessageSummary } from './store.js';
 
 /** Search text kept per message: enough for a demo's mails, bounded for 5,000 of them. */
@@ -10,21 +16,79 @@ function addresses(field: AddressObject | AddressObject[] | undefined): string[]
   return list.flatMap((a) => a.value).flatMap((v) => (v.address ? [v.address] : (v.group ?? []).flatMap((g) => (g.address ? [g.address] : []))));
 }
 
+interface Parsed {
+  headers: Map<string, unknown>;
+  text?: string;
+  html: string | false | undefined;
+  /** contentDisposition / contentId of every attachment, in order. */
+  attachments: { contentDisposition?: string; contentId?: string }[];
+}
+
+/** What simpleParser would return for the fields the summary reads, without buffering attachments. */
+function parse(raw: Buffer): Promise<Parsed> {
+  return new Promise((resolve, reject) => {
+    const parser = new MailParser({ skipImageLinks: true, skipTextToHtml: true, skipTextLinks: true });
+    const parsed: Parsed = { headers: new Map(), html: '', attachments: [] };
+    let settled = false;
+    const fail = (err: Error) => {
+      if (settled) return;
+      settled = true;
+      reject(err);
+    };
+    parser.on('error', fail);
+    parser.on('headers', (headers: Map<string, unknown>) => {
+      parsed.headers = headers;
+    });
+    parser.on('data', (data: AttachmentStream | MessageText) => {
+      if (data.type === 'text') {
+        if (typeof data.text === 'string') parsed.text = data.text;
+        return;
+      }
+      parsed.attachments.push({
+        ...(data.contentDisposition !== undefined ? { contentDisposition: data.contentDisposition } : {}),
+        ...(data.contentId !== undefined ? { contentId: data.contentId } : {}),
+      });
+      // Drained, never kept: the parser goes on once the attachment is released.
+      data.content.on('end', () => data.release?.());
+      data.content.resume();
+    });
+    parser.on('end', () => {
+      // skipImageLinks: this only yields the HTML as a string ('' without HTML), as in simpleParser.
+      parser.updateImageLinks(
+        (_attachment, done) => done(false),
+        (err, html) => {
+          if (err) return fail(err);
+          if (settled) return;
+          settled = true;
+          parsed.html = html;
+          resolve(parsed);
+        },
+      );
+    });
+    parser.end(raw);
+  });
+}
+
 /** Never throws: a message mailparser cannot read still gets stored, with what could be read. */
 export async function summarizeMessage(raw: Buffer): Promise<MessageSummary> {
   try {
-    const parsed = await simpleParser(raw, { skipImageLinks: true, skipTextToHtml: true, skipTextLinks: true });
-    const text = (parsed.text ?? (typeof parsed.html === 'string' ? parsed.html.replace(/<[^>]*>/g, ' ') : '')).replace(/\s+/g, ' ').trim();
-    const date = parsed.date && !Number.isNaN(parsed.date.getTime()) ? parsed.date.toISOString() : undefined;
+    const { headers, text: bodyText, html, attachments } = await parse(raw);
+    const header = <T>(key: string): T | undefined => (headers.has(key) ? (headers.get(key) as T) : undefined);
+    const subject = header<string>('subject');
+    const from = header<AddressObject>('from');
+    const parsedDate = header<Date>('date');
+    const messageId = header<string>('message-id');
+    const text = (bodyText ?? (typeof html === 'string' ? html.replace(/<[^>]*>/g, ' ') : '')).replace(/\s+/g, ' ').trim();
+    const date = parsedDate && !Number.isNaN(parsedDate.getTime()) ? parsedDate.toISOString() : undefined;
     return {
-      subject: parsed.subject ?? '',
-      from: parsed.from?.text ?? '',
-      to: addresses(parsed.to),
-      cc: addresses(parsed.cc),
+      subject: subject ?? '',
+      from: from?.text ?? '',
+      to: addresses(header<AddressObject | AddressObject[]>('to')),
+      cc: addresses(header<AddressObject | AddressObject[]>('cc')),
       ...(date ? { date } : {}),
-      ...(parsed.messageId ? { messageIdHeader: parsed.messageId } : {}),
-      hasHtml: typeof parsed.html === 'string' && parsed.html.length > 0,
-      attachmentCount: parsed.attachments.filter((a) => a.contentDisposition !== 'inline' || !a.contentId).length,
+      ...(messageId ? { messageIdHeader: messageId } : {}),
+      hasHtml: typeof html === 'string' && html.length > 0,
+      attachmentCount: attachments.filter((a) => a.contentDisposition !== 'inline' || !a.contentId).length,
       snippet: text.slice(0, 200),
       text: text.slice(0, SEARCH_TEXT_LIMIT).toLowerCase(),
     };
