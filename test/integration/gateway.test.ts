@@ -35,8 +35,8 @@ t.test('gateway on real parts', async (t) => {
   if (missing.length > 0) return unavailable(t, `${missing.join(', ')} not installed`);
   const greenmail = await greenmailFor(t, deployment, secrets);
   if (!greenmail) return;
-  const gateway = await gatewayFor(t, deployment, secrets, greenmail, { extraEnv: { DEMOMAIL_GATEWAY_IDLE_TIMEOUT: '5' } });
-  t.comment('gateway launcher: + DEMOMAIL_GATEWAY_IDLE_TIMEOUT=5 (idle sessions end after 5 s instead of 60 s, for the idle-client case)');
+  const gateway = await gatewayFor(t, deployment, secrets, greenmail, { extraEnv: { DEMOMAIL_GATEWAY_IDLE_TIMEOUT: '10' } });
+  t.comment('gateway launcher: + DEMOMAIL_GATEWAY_IDLE_TIMEOUT=10 (idle sessions end after 10 s instead of 60 s, for the idle-client case)');
 
   const dir = mkdtempSync(join(tmpdir(), 'demomail-gateway-test-'));
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
@@ -302,7 +302,7 @@ t.test('gateway on real parts', async (t) => {
     const idle = await SmtpDialogue.open(gateway.ports.smtp);
     await idle.reply();
     const idleStarted = Date.now();
-    t.ok(await idle.waitClosed(10_000), `an idle client is disconnected (after ${Date.now() - idleStarted} ms)`);
+    t.ok(await idle.waitClosed(25_000), `an idle client is disconnected (after ${Date.now() - idleStarted} ms)`);
     t.match(idle.pending(), /^421 /m, 'with 421');
 
     const rssAfter = rss();
