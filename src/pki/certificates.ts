@@ -4,7 +4,16 @@
 // ~50x slower) and does every check.
 import { KeyObject, X509Certificate, createHash, createPrivateKey, generateKeyPairSync, randomBytes, sign } from 'node:crypto';
 import { isIP } from 'node:net';
-import forge from 'node-forge';
+import { createRequire } from 'node:module';
+import type forge from 'node-forge';
+
+// node-forge adds ~11 MiB of RSS: loaded on first use, so `demomail webhook` (which only fingerprints
+// and parses certificates with node:crypto) never pays for it.
+let forgeModule: typeof forge | undefined;
+function lazyForge(): typeof forge {
+  forgeModule ??= createRequire(import.meta.url)('node-forge') as typeof forge;
+  return forgeModule;
+}
 
 export interface KeyPairPem {
   certPem: string;
@@ -42,7 +51,7 @@ export function createCertificateAuthority(opts: CaOptions): KeyPairPem {
   const name = distinguishedName(opts.commonName, 'CA');
   const { publicKey, privateKey, keyPem } = newRsaKey();
 
-  const cert = forge.pki.createCertificate();
+  const cert = lazyForge().pki.createCertificate();
   cert.publicKey = publicKey;
   cert.serialNumber = randomSerialHex();
   cert.validity.notBefore = new Date(now.getTime() - CLOCK_SKEW_MS);
@@ -78,7 +87,7 @@ export interface NameConstraints {
  * Other name forms (e-mail, URI) stay unconstrained: TLS server checks use DNS names and IPs only.
  */
 function nameConstraintsExtension(names: string[]) {
-  const { asn1 } = forge;
+  const { asn1 } = lazyForge();
   const sans = parseSans(names);
   if (sans.length === 0) throw new Error('name constraints: the list of permitted names is empty; it would permit every name');
   const generalSubtree = (tag: number, bytes: string) =>
@@ -97,11 +106,11 @@ export function nameConstraints(certPem: string): NameConstraints | undefined {
   const octets = extensionValue(certPem, NAME_CONSTRAINTS_OID);
   if (octets === undefined) return undefined;
   const result: NameConstraints = { dns: [], ips: [] };
-  const parts = forge.asn1.fromDer(octets).value as forge.asn1.Asn1[];
-  const permitted = parts.find((p) => p.tagClass === forge.asn1.Class.CONTEXT_SPECIFIC && p.type === 0);
+  const parts = lazyForge().asn1.fromDer(octets).value as forge.asn1.Asn1[];
+  const permitted = parts.find((p) => p.tagClass === lazyForge().asn1.Class.CONTEXT_SPECIFIC && p.type === 0);
   for (const subtree of (permitted?.value ?? []) as forge.asn1.Asn1[]) {
     const base = (subtree.value as forge.asn1.Asn1[])[0];
-    if (base?.tagClass !== forge.asn1.Class.CONTEXT_SPECIFIC) continue;
+    if (base?.tagClass !== lazyForge().asn1.Class.CONTEXT_SPECIFIC) continue;
     if (base.type === 2) result.dns.push((base.value as string).toLowerCase());
     if (base.type === 7) {
       const raw = Buffer.from(base.value as string, 'binary');
@@ -142,12 +151,12 @@ export function createServerCertificate(opts: LeafOptions): KeyPairPem {
   const caCert = parseForgeCertificate(opts.ca.certPem, 'CA certificate');
   const caKey = privateKeyFromPem(opts.ca.keyPem, 'CA private key');
   const caSki = caCert.generateSubjectKeyIdentifier().getBytes();
-  if (!new X509Certificate(forge.pki.certificateToPem(caCert)).checkPrivateKey(caKey)) {
+  if (!new X509Certificate(lazyForge().pki.certificateToPem(caCert)).checkPrivateKey(caKey)) {
     throw new Error('CA private key does not belong to the CA certificate; pass the matching pair (tls.key / tls.crt of the CA Secret)');
   }
   const { publicKey, keyPem } = newRsaKey();
 
-  const cert = forge.pki.createCertificate();
+  const cert = lazyForge().pki.createCertificate();
   cert.publicKey = publicKey;
   cert.serialNumber = randomSerialHex();
   cert.validity.notBefore = new Date(now.getTime() - CLOCK_SKEW_MS);
@@ -230,9 +239,9 @@ export function subjectAltNames(certPem: string): SubjectAltNames {
   const result: SubjectAltNames = { dns: [], ips: [] };
   const octets = extensionValue(certPem, '2.5.29.17');
   if (octets === undefined) return result;
-  const names = forge.asn1.fromDer(octets).value as forge.asn1.Asn1[];
+  const names = lazyForge().asn1.fromDer(octets).value as forge.asn1.Asn1[];
   for (const name of names) {
-    if (name.tagClass !== forge.asn1.Class.CONTEXT_SPECIFIC) continue;
+    if (name.tagClass !== lazyForge().asn1.Class.CONTEXT_SPECIFIC) continue;
     if (name.type === 2) result.dns.push(name.value as string);
     if (name.type === 7) result.ips.push(ipFromBytes(Buffer.from(name.value as string, 'binary')));
   }
@@ -242,16 +251,16 @@ export function subjectAltNames(certPem: string): SubjectAltNames {
 /** The extnValue bytes (binary string) of the first certificate's extension with this OID, if present. */
 function extensionValue(certPem: string, oid: string): string | undefined {
   const der = pemToDer(splitPemCertificates(certPem)[0] as string);
-  const cert = forge.asn1.fromDer(forge.util.createBuffer(der.toString('binary')));
+  const cert = lazyForge().asn1.fromDer(lazyForge().util.createBuffer(der.toString('binary')));
   const tbs = (cert.value as forge.asn1.Asn1[])[0] as forge.asn1.Asn1;
   const explicitExtensions = (tbs.value as forge.asn1.Asn1[]).find(
-    (node) => node.tagClass === forge.asn1.Class.CONTEXT_SPECIFIC && node.type === 3,
+    (node) => node.tagClass === lazyForge().asn1.Class.CONTEXT_SPECIFIC && node.type === 3,
   );
   if (!explicitExtensions) return undefined;
   const extensions = ((explicitExtensions.value as forge.asn1.Asn1[])[0]?.value ?? []) as forge.asn1.Asn1[];
   for (const ext of extensions) {
     const parts = ext.value as forge.asn1.Asn1[];
-    if (forge.asn1.derToOid((parts[0] as forge.asn1.Asn1).value as string) !== oid) continue;
+    if (lazyForge().asn1.derToOid((parts[0] as forge.asn1.Asn1).value as string) !== oid) continue;
     return (parts[parts.length - 1] as forge.asn1.Asn1).value as string;
   }
   return undefined;
@@ -430,19 +439,19 @@ function newRsaKey(): { publicKey: forge.pki.rsa.PublicKey; privateKey: KeyObjec
   const pair = generateKeyPairSync('rsa', { modulusLength: 2048, publicExponent: 0x10001 });
   const keyPem = pair.privateKey.export({ type: 'pkcs8', format: 'pem' }) as string;
   const spkiPem = pair.publicKey.export({ type: 'spki', format: 'pem' }) as string;
-  return { publicKey: forge.pki.publicKeyFromPem(spkiPem) as forge.pki.rsa.PublicKey, privateKey: pair.privateKey, keyPem };
+  return { publicKey: lazyForge().pki.publicKeyFromPem(spkiPem) as forge.pki.rsa.PublicKey, privateKey: pair.privateKey, keyPem };
 }
 
 /** What forge's cert.sign() does, with the RSA operation done by Node. */
 function signedPem(cert: forge.pki.Certificate, key: KeyObject): string {
-  cert.md = forge.md.sha256.create();
-  cert.signatureOid = cert.siginfo.algorithmOid = forge.pki.oids['sha256WithRSAEncryption'] as string;
+  cert.md = lazyForge().md.sha256.create();
+  cert.signatureOid = cert.siginfo.algorithmOid = lazyForge().pki.oids['sha256WithRSAEncryption'] as string;
   // getTBSCertificate is public in forge but missing from @types/node-forge.
-  const pki = forge.pki as unknown as { getTBSCertificate(c: forge.pki.Certificate): forge.asn1.Asn1 };
+  const pki = lazyForge().pki as unknown as { getTBSCertificate(c: forge.pki.Certificate): forge.asn1.Asn1 };
   cert.tbsCertificate = pki.getTBSCertificate(cert);
-  const tbs = Buffer.from(forge.asn1.toDer(cert.tbsCertificate).getBytes(), 'binary');
+  const tbs = Buffer.from(lazyForge().asn1.toDer(cert.tbsCertificate).getBytes(), 'binary');
   cert.signature = sign('sha256', tbs, key).toString('binary');
-  return normalisedPem(forge.pki.certificateToPem(cert));
+  return normalisedPem(lazyForge().pki.certificateToPem(cert));
 }
 
 function privateKeyFromPem(pem: string, what: string): KeyObject {
@@ -460,7 +469,7 @@ function privateKeyFromPem(pem: string, what: string): KeyObject {
 
 function parseForgeCertificate(pem: string, what: string): forge.pki.Certificate {
   try {
-    return forge.pki.certificateFromPem(splitPemCertificates(pem)[0] as string);
+    return lazyForge().pki.certificateFromPem(splitPemCertificates(pem)[0] as string);
   } catch (err) {
     throw new Error(`${what} cannot be read: ${(err as Error).message}`);
   }
@@ -472,7 +481,7 @@ function distinguishedName(commonName: string, what: string): forge.pki.Certific
   }
   // UTF8String: PrintableString (forge's default) cannot hold "*", "_" or "@". @types/node-forge
   // mistypes valueTagClass as an asn1 Class, hence the cast.
-  const field = { shortName: 'CN', value: commonName, valueTagClass: forge.asn1.Type.UTF8 };
+  const field = { shortName: 'CN', value: commonName, valueTagClass: lazyForge().asn1.Type.UTF8 };
   return [field as unknown as forge.pki.CertificateField];
 }
 

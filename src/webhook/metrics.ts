@@ -17,6 +17,8 @@ export interface WebhookMetrics {
   reloads: Counter<'material' | 'result'>;
   ready: Gauge;
   servingNotAfter: Gauge;
+  /** TLS handshakes completed: with a keep-alive client (the API server) this grows far slower than requests. */
+  tlsConnections: Counter;
 }
 
 export function createWebhookMetrics(options: { defaultMetrics?: boolean } = {}): WebhookMetrics {
@@ -39,6 +41,7 @@ export function createWebhookMetrics(options: { defaultMetrics?: boolean } = {})
     reloads: new Counter({ name: 'demomail_webhook_tls_reloads_total', help: 'Reloads of the serving certificate or the mail CA, by outcome', labelNames: ['material', 'result'], registers }),
     ready: new Gauge({ name: 'demomail_webhook_ready', help: '1 when /readyz answers 200', registers }),
     servingNotAfter: new Gauge({ name: 'demomail_webhook_serving_certificate_not_after_seconds', help: 'Expiry of the serving certificate in use (Unix time)', registers }),
+    tlsConnections: new Counter({ name: 'demomail_webhook_tls_connections_total', help: 'TLS connections accepted (handshakes completed)', registers }),
   };
 }
 

@@ -7,7 +7,7 @@ import { civicrmPod } from '../../bench/fixtures.js';
 import { injectionSettings, settingsFrom } from '../config.js';
 import { createCertificateAuthority } from '../pki/certificates.js';
 import { WebhookRequestError } from './errors.js';
-import { admissionDecision, admissionReviewResponse, parseAdmissionReview } from './review.js';
+import { admissionDecision, admissionReviewJson, admissionReviewResponse, parseAdmissionReview } from './review.js';
 
 const settings = injectionSettings(settingsFrom({}), createCertificateAuthority({ commonName: 'fuzz CA' }).certPem);
 const seed = Number(process.env['FC_SEED'] ?? 20261125);
@@ -16,7 +16,10 @@ const seed = Number(process.env['FC_SEED'] ?? 20261125);
 function answer(body: unknown): { status: number; uid?: string } {
   try {
     const request = parseAdmissionReview(body);
-    const response = admissionReviewResponse(request.uid, admissionDecision(request, settings, true));
+    const decision = admissionDecision(request, settings, true);
+    const response = admissionReviewResponse(request.uid, decision);
+    // The string the server sends is the object's JSON, byte for byte, whatever the uid holds.
+    if (admissionReviewJson(request.uid, decision) !== JSON.stringify(response)) throw new Error(`admissionReviewJson differs from the response object for uid ${JSON.stringify(request.uid)}`);
     return { status: 200, uid: response.response.uid };
   } catch (err) {
     if (err instanceof WebhookRequestError) return { status: err.statusCode };

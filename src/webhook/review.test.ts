@@ -6,7 +6,9 @@ import { createCertificateAuthority } from '../pki/certificates.js';
 import { WebhookRequestError } from './errors.js';
 import {
   admissionDecision,
+  admissionReviewJson,
   admissionReviewResponse,
+  type AdmissionDecision,
   isPodCreate,
   parseAdmissionReview,
   requestSubject,
@@ -100,6 +102,25 @@ t.test('admissionReviewResponse', async (t) => {
     allowed: false,
     status: { status: 'Failure', code: 403, reason: 'Forbidden', message: 'm' },
   });
+});
+
+t.test('admissionReviewJson is the response object as JSON, byte for byte', async (t) => {
+  const ops = [{ op: 'add' as const, path: '/metadata/annotations', value: { 'a/b~c': 'é "q"' } }];
+  const decisions: AdmissionDecision[] = [
+    { kind: 'allow', reason: 'x' },
+    { kind: 'patch', ops, warnings: ['w1', 'a "quoted" \\ warning\n'] },
+    { kind: 'patch', ops, warnings: [] },
+    { kind: 'patch', ops, warnings: [], opsJson: JSON.stringify(ops) },
+    { kind: 'deny', code: 503, reason: 'ServiceUnavailable', message: 'm "q"' },
+  ];
+  for (const uid of ['u', 'uid with "quotes" and \\ and \u2028']) {
+    for (const decision of decisions) t.equal(admissionReviewJson(uid, decision), JSON.stringify(admissionReviewResponse(uid, decision)), `${decision.kind} ${uid}`);
+  }
+  const pod = civicrmPod();
+  const decision = admissionDecision(requestOf(admissionReview(pod)), withCa, true);
+  if (decision.kind !== 'patch') throw new Error('the fixture pod is injected');
+  t.ok(decision.opsJson, 'the size check serialised the ops once');
+  t.equal(admissionReviewJson('u', decision), JSON.stringify(admissionReviewResponse('u', { kind: 'patch', ops: decision.ops, warnings: decision.warnings })), 'a real pod');
 });
 
 t.test('requestSubject names the pod without its content', async (t) => {

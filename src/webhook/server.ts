@@ -142,6 +142,8 @@ export async function createWebhookServer(options: WebhookServerOptions): Promis
   };
 
   apply(first);
+  // A new connection per admission would cost a handshake each time: the counter shows reuse.
+  app.server.on('secureConnection', () => metrics.tlsConnections.inc());
 
   app.setErrorHandler((error, request, reply) => {
     const answer = errorReply(error, BODY_LIMIT);
