@@ -90,6 +90,17 @@ export interface ControlPlane {
   waitForServiceAccount(namespace: string, name?: string, timeoutMs?: number): Promise<void>;
   /** The last lines of every component log, headed by the file name. */
   logTail(lines?: number): string;
+  /**
+   * SIGKILLs kube-apiserver's process group (no graceful shutdown: a crash, as the fault tests want) and
+   * waits for its exit. etcd and kube-controller-manager keep running. No-op when it is not running.
+   */
+  killApiServer(): Promise<void>;
+  /**
+   * Starts kube-apiserver again with the same flags, certificates, port and etcd (after killApiServer)
+   * and waits for /readyz; resolves with the seconds that took. Throws when it exits or is not ready
+   * within `timeoutMs` (default 120 s).
+   */
+  restartApiServer(timeoutMs?: number): Promise<number>;
   stop(): Promise<void>;
 }
 
@@ -386,6 +397,24 @@ function tailOf(c: Component, lines: number): string {
   return `--- ${c.name} (${c.logFile}, last ${lines} lines) ---\n${lastLines(text, lines)}`;
 }
 
+/** Polls /readyz until 200; throws when `dead()` names an exited component or the deadline passes. */
+async function waitReady(server: string, caPem: string, certPem: string, keyPem: string, deadline: number, dead: () => Component | undefined): Promise<void> {
+  let lastProblem = 'no answer yet';
+  for (;;) {
+    const gone = dead();
+    if (gone) throw new ControlPlaneError(`${gone.name} exited with ${gone.exitCode} during start-up`);
+    try {
+      const r = await httpsGet({ url: `${server}/readyz`, caPem, certPem, keyPem });
+      if (r.status === 200) return;
+      lastProblem = `/readyz ${r.status}: ${lastLines(r.body.trim(), 3)}`;
+    } catch (err) {
+      lastProblem = (err as Error).message;
+    }
+    if (Date.now() > deadline) throw new ControlPlaneError(`kube-apiserver not ready within the timeout (${lastProblem})`);
+    await sleep(250);
+  }
+}
+
 export async function startControlPlane(options: ControlPlaneOptions): Promise<ControlPlane> {
   const log = options.log ?? (() => undefined);
   const binDir = options.binDir;
@@ -434,21 +463,25 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
     components.push(startComponent(dir, binDir, 'kube-apiserver', apiserverArgs(layout)));
 
     const started = Date.now();
-    let lastProblem = 'no answer yet';
-    for (;;) {
-      const dead = components.find((c) => c.exitCode !== undefined);
-      if (dead) throw new ControlPlaneError(`${dead.name} exited with ${dead.exitCode} during start-up`);
-      try {
-        const r = await httpsGet({ url: `${server}/readyz`, caPem, certPem: adminCertPem, keyPem: adminKeyPem });
-        if (r.status === 200) break;
-        lastProblem = `/readyz ${r.status}: ${lastLines(r.body.trim(), 3)}`;
-      } catch (err) {
-        lastProblem = (err as Error).message;
-      }
-      if (Date.now() > deadline) throw new ControlPlaneError(`kube-apiserver not ready within the timeout (${lastProblem})`);
-      await sleep(250);
-    }
+    await waitReady(server, caPem, adminCertPem, adminKeyPem, deadline, () => components.find((c) => c.exitCode !== undefined));
     log(`kube-apiserver ready after ${((Date.now() - started) / 1000).toFixed(1)}s`);
+
+    const apiserverIndex = components.findIndex((c) => c.name === 'kube-apiserver');
+    const killApiServer = async () => {
+      const c = components[apiserverIndex]!;
+      killGroup(c, 'SIGKILL');
+      await c.exited;
+    };
+    const restartApiServer = async (timeoutMs = 120_000) => {
+      if (stopped) throw new ControlPlaneError('restartApiServer after stop()');
+      const old = components[apiserverIndex]!;
+      if (old.exitCode === undefined) throw new ControlPlaneError('kube-apiserver is still running: killApiServer() first');
+      const begun = Date.now();
+      const c = startComponent(dir, binDir, 'kube-apiserver', apiserverArgs(layout));
+      components[apiserverIndex] = c;
+      await waitReady(server, caPem, adminCertPem, adminKeyPem, begun + timeoutMs, () => (c.exitCode !== undefined ? c : undefined));
+      return (Date.now() - begun) / 1000;
+    };
 
     if (options.controllerManager !== false) {
       components.push(startComponent(dir, binDir, 'kube-controller-manager', controllerManagerArgs(layout)));
@@ -503,6 +536,8 @@ export async function startControlPlane(options: ControlPlaneOptions): Promise<C
       kubeconfigFor,
       waitForServiceAccount,
       logTail,
+      killApiServer,
+      restartApiServer,
       stop,
     };
   } catch (err) {
