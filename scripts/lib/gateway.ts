@@ -133,7 +133,23 @@ export interface RunningGatewayProcess {
   stop(): Promise<void>;
 }
 
+/**
+ * Free ports are probed, released, then bound by the child a moment later: another process (a
+ * parallel test file) can take one in between. With ports of our own choosing, such a collision is
+ * retried on new ports; ports the caller asked for are never changed.
+ */
 export async function startGatewayProcess(opts: StartGatewayProcessOptions): Promise<RunningGatewayProcess> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startGatewayProcessOnce(opts);
+    } catch (err) {
+      if (opts.ports !== undefined || attempt >= 3 || !/EADDRINUSE/.test((err as Error).message)) throw err;
+      opts.log?.(`gateway launcher: a free port was taken meanwhile (attempt ${attempt}); retrying on new ports`);
+    }
+  }
+}
+
+async function startGatewayProcessOnce(opts: StartGatewayProcessOptions): Promise<RunningGatewayProcess> {
   const log = opts.log ?? (() => {});
   const root = await mkdtemp(join(tmpdir(), 'demomail-gateway-'));
   await chmod(root, 0o700);

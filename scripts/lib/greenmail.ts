@@ -213,7 +213,23 @@ async function assertPortFree(port: number, what: string): Promise<void> {
   });
 }
 
+/**
+ * Free ports are probed, released, then bound by the JVM a moment later: another process (a parallel
+ * test file) can take one in between. With ports of our own choosing, such a collision is retried on
+ * new ports; ports the caller asked for are never changed.
+ */
 export async function startGreenmail(opts: StartGreenmailOptions): Promise<RunningGreenmail> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startGreenmailOnce(opts);
+    } catch (err) {
+      if (opts.ports !== undefined || attempt >= 3 || !/Address already in use|BindException|EADDRINUSE/.test((err as Error).message)) throw err;
+      opts.log?.(`greenmail launcher: a free port was taken meanwhile (attempt ${attempt}); retrying on new ports`);
+    }
+  }
+}
+
+async function startGreenmailOnce(opts: StartGreenmailOptions): Promise<RunningGreenmail> {
   const log = opts.log ?? (() => {});
   const root = await mkdtemp(join(tmpdir(), 'demomail-greenmail-'));
   let child: ChildProcess | undefined;
