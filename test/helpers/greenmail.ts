@@ -11,6 +11,9 @@ import type { Test } from 'tap';
 import { parse as parseYaml } from 'yaml';
 import { readFileSync } from 'node:fs';
 import { startGatewayProcess, type GatewayPorts, type RunningGatewayProcess } from '../../scripts/lib/gateway.js';
+import { settingsFrom } from '../../src/config.js';
+import type { KubeObject } from '../../src/bootstrap/objects.js';
+import { desiredObjects, randomAlphanumericPassword } from '../../src/bootstrap/plan.js';
 import { startGreenmail, type RawObject, type RunningGreenmail, type StartGreenmailOptions } from '../../scripts/lib/greenmail.js';
 
 export const IN_CI = process.env['CI'] === 'true' || process.env['CI'] === '1';
@@ -126,4 +129,20 @@ export async function gatewayFor(
   });
   for (const line of lines.filter((l) => l.startsWith('gateway launcher:'))) t.comment(line);
   return gateway;
+}
+
+/**
+ * The mail server as `demomail bootstrap` renders it on an empty cluster (default settings): the
+ * Deployment, its Secrets, and the SMTP/IMAP accounts read back from those Secrets.
+ */
+export function renderedMailserver() {
+  const settings = settingsFrom({});
+  const plan = desiredObjects(settings, { objects: {}, labelledNamespaces: [] }, { now: new Date(), randomPassword: () => randomAlphanumericPassword() });
+  const deployment = plan.objects.find((o) => o.kind === 'Deployment') as KubeObject;
+  const secrets = plan.objects.filter((o) => o.kind === 'Secret');
+  const secretText = (name: string, key: string) =>
+    Buffer.from(((secrets.find((s) => s.metadata.name === name)?.['data'] ?? {}) as Record<string, string>)[key] ?? '', 'base64').toString('utf8');
+  const smtp = { user: secretText(settings.names.smtpSecret, 'username'), pass: secretText(settings.names.smtpSecret, 'password') };
+  const imap = { user: secretText(settings.names.imapSecret, 'username'), pass: secretText(settings.names.imapSecret, 'password') };
+  return { settings, plan, deployment, secrets, secretText, smtp, imap };
 }

@@ -12,21 +12,11 @@ import { connect as tlsConnect } from 'node:tls';
 import { ImapFlow } from 'imapflow';
 import nodemailer from 'nodemailer';
 import t from 'tap';
-import { settingsFrom } from '../../src/config.js';
-import type { KubeObject } from '../../src/bootstrap/objects.js';
-import { desiredObjects, randomAlphanumericPassword } from '../../src/bootstrap/plan.js';
 import { createServerCertificate } from '../../src/pki/certificates.js';
-import { ensureBuilt, gatewayFor, greenmailFor, ROOT, unavailable } from '../helpers/greenmail.js';
+import { ensureBuilt, gatewayFor, greenmailFor, ROOT, unavailable, renderedMailserver } from '../helpers/greenmail.js';
 import { SmtpDialogue } from '../helpers/smtp-dialogue.js';
 
-const settings = settingsFrom({});
-const plan = desiredObjects(settings, { objects: {}, labelledNamespaces: [] }, { now: new Date(), randomPassword: () => randomAlphanumericPassword() });
-const deployment = plan.objects.find((o) => o.kind === 'Deployment') as KubeObject;
-const secrets = plan.objects.filter((o) => o.kind === 'Secret');
-const secretText = (name: string, key: string) =>
-  Buffer.from(((secrets.find((s) => s.metadata.name === name)?.['data'] ?? {}) as Record<string, string>)[key] ?? '', 'base64').toString('utf8');
-const smtp = { user: secretText(settings.names.smtpSecret, 'username'), pass: secretText(settings.names.smtpSecret, 'password') };
-const imap = { user: secretText(settings.names.imapSecret, 'username'), pass: secretText(settings.names.imapSecret, 'password') };
+const { settings, plan, deployment, secrets, secretText, smtp, imap } = renderedMailserver();
 
 const tag = randomBytes(3).toString('hex');
 
