@@ -1,24 +1,28 @@
-// Admission benchmark (not a test): our webhook vs a bare fastify HTTPS server that answers a canned
-// AdmissionReview, same TLS setup, same realistic CiviCRM pod, loaded alternately with autocannon
-// (in a worker thread, so the load generator does not share the servers' event loop).
+// Admission benchmark (not a test): the real `demomail webhook` process vs a bare fastify HTTPS
+// server process that answers the webhook's own bytes for the same pod (bench/bare-admission-server.ts).
+// Each server is its own process so its CPU time and RSS can be read from /proc; autocannon loads
+// them alternately from this process, with the same connections and body.
 //
 //   npm run bench:admission
-//   BENCH_ROUNDS=3 BENCH_SECONDS=5 BENCH_CONNECTIONS=10 npm run bench:admission
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+//   BENCH_ROUNDS=3 BENCH_SECONDS=5 BENCH_CONNECTIONS=16 BENCH_POD=compact|large npm run bench:admission
+//   BENCH_WEBHOOK_NODE_OPTIONS='--cpu-prof --cpu-prof-dir=/tmp/prof' (node flags for the webhook process)
+import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { request } from 'node:https';
+import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import autocannon, { type Result } from 'autocannon';
-import Fastify from 'fastify';
-import { pino } from 'pino';
-import { settingsFrom } from '../src/config.js';
 import { createCertificateAuthority, createServerCertificate } from '../src/pki/certificates.js';
-import { BODY_LIMIT, createWebhookServer } from '../src/webhook/server.js';
-import { TLS_MIN_VERSION } from '../src/webhook/tls-material.js';
-import { admissionReview, civicrmPod } from './fixtures.js';
+import { admissionReview, civicrmPod, compactCivicrmPod } from './fixtures.js';
 
 const ROUNDS = boundedInt('BENCH_ROUNDS', 3, 1, 10);
 const SECONDS = boundedInt('BENCH_SECONDS', 5, 1, 30);
-const CONNECTIONS = boundedInt('BENCH_CONNECTIONS', 10, 1, 100);
+const CONNECTIONS = boundedInt('BENCH_CONNECTIONS', 16, 1, 100);
+const POD = process.env['BENCH_POD'] ?? 'compact';
+if (POD !== 'compact' && POD !== 'large') throw new Error(`BENCH_POD=${POD} must be compact (the issue 13 pod, ~4 KB) or large (17 KiB)`);
+const CLOCK_TICKS_PER_SECOND = 100; // Linux USER_HZ (`getconf CLK_TCK`)
 
 function boundedInt(name: string, fallback: number, min: number, max: number): number {
   const raw = process.env[name];
@@ -31,21 +35,71 @@ interface Sample {
   rps: number;
   p50: number;
   p99: number;
-  errors: number;
-  non2xx: number;
+  cpuMsPerRequest: number;
+  failures: number;
 }
 
-interface Memory {
-  rss: number;
-  heapUsed: number;
-}
-
-const mib = (bytes: number): string => `${(bytes / 1024 / 1024).toFixed(1)} MiB`;
+const here = dirname(fileURLToPath(import.meta.url));
+const cli = join(here, '..', 'src', 'cli.js');
+const bareServer = join(here, 'bare-admission-server.js');
+const mib = (kib: number): string => `${(kib / 1024).toFixed(1)} MiB`;
 const median = (values: number[]): number => {
   const sorted = [...values].sort((a, b) => a - b);
   const mid = Math.floor(sorted.length / 2);
   return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 };
+
+/** user + system CPU seconds of a process, from /proc/PID/stat (fields 14 and 15, after the `(comm)`). */
+function cpuSeconds(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS_PER_SECOND;
+}
+
+/** VmRSS and VmHWM (peak RSS over the process's life) in KiB, from /proc/PID/status. */
+function memoryKib(pid: number): { rss: number; peak: number } {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+  const field = (name: string): number => Number(new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN);
+  return { rss: field('VmRSS'), peak: field('VmHWM') };
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = createServer();
+    probe.once('error', reject);
+    probe.listen(0, '127.0.0.1', () => {
+      const { port } = probe.address() as { port: number };
+      probe.close(() => resolve(port));
+    });
+  });
+}
+
+function post(port: number, ca: string, path: string, body?: string): Promise<{ status: number; text: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      { host: '127.0.0.1', port, path, method: body === undefined ? 'GET' : 'POST', ca, servername: 'localhost', headers: body === undefined ? {} : { 'content-type': 'application/json' } },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
+      },
+    );
+    req.setTimeout(5000, () => req.destroy(new Error(`no answer from 127.0.0.1:${port}${path} within 5 s`)));
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+async function waitReady(child: ChildProcess, port: number, ca: string, name: string): Promise<void> {
+  const deadline = Date.now() + 20_000;
+  while (Date.now() < deadline) {
+    if (child.exitCode !== null) throw new Error(`${name} exited with ${child.exitCode} before it was ready`);
+    const ready = await post(port, ca, '/readyz').then((r) => r.status === 200, () => false);
+    if (ready) return;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`${name} not ready on 127.0.0.1:${port} within 20 s`);
+}
 
 async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'demomail-bench-'));
@@ -56,88 +110,75 @@ async function main(): Promise<void> {
   writeFileSync(join(dir, 'tls.key'), serving.keyPem);
   writeFileSync(join(dir, 'ca.crt'), mailCa.certPem);
 
-  // Logs go to /dev/null through the same async pino destination production uses: their cost counts.
-  const logger = pino({ level: 'info' }, pino.destination({ dest: '/dev/null', sync: false }));
-  const ours = await createWebhookServer({
-    certFile: join(dir, 'tls.crt'),
-    keyFile: join(dir, 'tls.key'),
-    caFile: join(dir, 'ca.crt'),
-    settings: settingsFrom({}),
-    logger,
+  // The webhook as the Deployment runs it: info logs to stdout (here /dev/null), metrics on.
+  const webhookPort = await freePort();
+  const webhook = spawn(process.execPath, [...(process.env['BENCH_WEBHOOK_NODE_OPTIONS'] ?? '').split(' ').filter(Boolean), cli, 'webhook', '--cert', join(dir, 'tls.crt'), '--key', join(dir, 'tls.key'), '--ca-file', join(dir, 'ca.crt'), '--port', String(webhookPort), '--host', '127.0.0.1'], {
+    stdio: ['ignore', 'ignore', 'inherit'],
+    env: { ...process.env, DEMOMAIL_DRAIN_SECONDS: '0' },
   });
-  const oursAddress = await ours.listen({ port: 0, host: '127.0.0.1' });
+  await waitReady(webhook, webhookPort, webhookCa.certPem, 'demomail webhook');
 
-  const review = admissionReview(civicrmPod(), { uid: 'bench-[<id>]' });
-  const body = JSON.stringify(review);
-
-  // Check the webhook really injects this pod before timing it, and build the baseline's canned
-  // answer from that real response, so both servers send the same bytes back.
-  const probe = await ours.app.inject({ method: 'POST', url: '/mutate', headers: { 'content-type': 'application/json' }, payload: body });
-  const probeJson = probe.json() as { response?: { patchType?: string; patch?: string } };
-  if (probe.statusCode !== 200 || probeJson.response?.patchType !== 'JSONPatch') {
-    throw new Error(`the webhook did not inject the benchmark pod: ${probe.statusCode} ${probe.body.slice(0, 300)}`);
+  const pod = POD === 'compact' ? compactCivicrmPod() : civicrmPod();
+  const body = JSON.stringify(admissionReview(pod, { uid: 'bench-[<id>]' }));
+  // The baseline sends the webhook's real answer for this pod, so both send the same bytes back.
+  const probe = await post(webhookPort, webhookCa.certPem, '/mutate', body.replace('[<id>]', 'probe'));
+  const probeJson = JSON.parse(probe.text) as { response?: { patchType?: string; patch?: string } };
+  if (probe.status !== 200 || probeJson.response?.patchType !== 'JSONPatch' || !probeJson.response.patch) {
+    throw new Error(`the webhook did not inject the benchmark pod: ${probe.status} ${probe.text.slice(0, 300)}`);
   }
-  const canned = probe.body;
+  writeFileSync(join(dir, 'answer.json'), probe.text);
+  const patchJson = Buffer.from(probeJson.response.patch, 'base64').toString('utf8');
+  const ops = (JSON.parse(patchJson) as unknown[]).length;
 
-  const baseline = Fastify({
-    https: { cert: serving.certPem, key: serving.keyPem, minVersion: TLS_MIN_VERSION },
-    bodyLimit: BODY_LIMIT,
-    logger: false,
-  });
-  baseline.post('/mutate', async (_request, reply) => {
-    reply.header('content-type', 'application/json; charset=utf-8');
-    return canned;
-  });
-  await baseline.listen({ port: 0, host: '127.0.0.1' });
-  const baselinePort = (baseline.server.address() as { port: number }).port;
+  const barePort = await freePort();
+  const bare = spawn(process.execPath, [bareServer, join(dir, 'tls.crt'), join(dir, 'tls.key'), join(dir, 'answer.json'), String(barePort)], { stdio: ['ignore', 'ignore', 'inherit'] });
+  await waitReady(bare, barePort, webhookCa.certPem, 'bare server');
 
-  const targets = {
-    baseline: `https://127.0.0.1:${baselinePort}/mutate`,
-    webhook: `https://127.0.0.1:${oursAddress.port}/mutate`,
-  } as const;
-  type Target = keyof typeof targets;
+  const servers = { baseline: { child: bare, port: barePort }, webhook: { child: webhook, port: webhookPort } } as const;
+  type Target = keyof typeof servers;
+  const pid = (target: Target): number => servers[target].child.pid!;
+  await new Promise((r) => setTimeout(r, 1000));
+  const idle = { baseline: memoryKib(pid('baseline')).rss, webhook: memoryKib(pid('webhook')).rss };
 
   const run = (target: Target, seconds: number): Promise<Result> =>
     autocannon({
-      url: targets[target],
+      url: `https://127.0.0.1:${servers[target].port}/mutate`,
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body,
       idReplacement: true,
       connections: CONNECTIONS,
       duration: seconds,
-      workers: 1,
       servername: 'localhost',
       tlsOptions: { ca: webhookCa.certPem, servername: 'localhost' },
     });
 
-  const peak: Record<Target, Memory> = { baseline: { rss: 0, heapUsed: 0 }, webhook: { rss: 0, heapUsed: 0 } };
-  const sampleMemory = (target: Target): NodeJS.Timeout =>
-    setInterval(() => {
-      const { rss, heapUsed } = process.memoryUsage();
-      peak[target].rss = Math.max(peak[target].rss, rss);
-      peak[target].heapUsed = Math.max(peak[target].heapUsed, heapUsed);
-    }, 100);
-
-  const startMemory = process.memoryUsage();
-  console.log(`demomail admission benchmark — Node ${process.version}, ${ROUNDS} rounds x ${SECONDS} s per server, ${CONNECTIONS} keep-alive TLS connections`);
-  console.log(`AdmissionReview: ${(Buffer.byteLength(body) / 1024).toFixed(1)} KiB (pod with ${((review['request'] as { object: { spec: { containers: { env: unknown[] }[] } } }).object.spec.containers[0]!.env.length)} env vars per container); response ${(Buffer.byteLength(canned) / 1024).toFixed(1)} KiB`);
-  console.log('warm-up: 1 s each');
-  await run('baseline', 1);
-  await run('webhook', 1);
+  console.log(`demomail admission benchmark — Node ${process.version}, ${ROUNDS} rounds x ${SECONDS} s per server, ${CONNECTIONS} keep-alive TLS connections, each server its own process`);
+  console.log(
+    `AdmissionReview (${POD} pod): ${Buffer.byteLength(body)} bytes; answer ${Buffer.byteLength(probe.text)} bytes: ${ops} ops, patch ${Buffer.byteLength(patchJson)} bytes of JSON, ${probeJson.response.patch.length} base64`,
+  );
+  console.log('warm-up: 2 s each');
+  await run('baseline', 2);
+  await run('webhook', 2);
 
   const samples: Record<Target, Sample[]> = { baseline: [], webhook: [] };
   for (let round = 1; round <= ROUNDS; round += 1) {
     // Alternate the order so drift (thermal, GC, a background job) does not favour one side.
     const order: Target[] = round % 2 ? ['baseline', 'webhook'] : ['webhook', 'baseline'];
     for (const target of order) {
-      const timer = sampleMemory(target);
+      const cpuBefore = cpuSeconds(pid(target));
       const result = await run(target, SECONDS);
-      clearInterval(timer);
-      const sample = { rps: result.requests.average, p50: result.latency.p50, p99: result.latency.p99, errors: result.errors + result.timeouts, non2xx: result.non2xx };
+      const cpu = cpuSeconds(pid(target)) - cpuBefore;
+      const sample: Sample = {
+        rps: result.requests.average,
+        p50: result.latency.p50,
+        p99: result.latency.p99,
+        cpuMsPerRequest: (cpu * 1000) / Math.max(result.requests.total, 1),
+        failures: result.errors + result.timeouts + result.non2xx,
+      };
       samples[target].push(sample);
       console.log(
-        `round ${round} ${target.padEnd(8)} ${sample.rps.toFixed(0).padStart(7)} req/s  p50 ${sample.p50.toFixed(2).padStart(6)} ms  p99 ${sample.p99.toFixed(2).padStart(6)} ms  errors ${sample.errors}  non-2xx ${sample.non2xx}`,
+        `round ${round} ${target.padEnd(8)} ${sample.rps.toFixed(0).padStart(7)} req/s  p50 ${sample.p50.toFixed(2).padStart(6)} ms  p99 ${sample.p99.toFixed(2).padStart(6)} ms  server CPU ${sample.cpuMsPerRequest.toFixed(3)} ms/req  failed ${sample.failures}`,
       );
     }
   }
@@ -146,27 +187,27 @@ async function main(): Promise<void> {
     rps: median(samples[target].map((s) => s.rps)),
     p50: median(samples[target].map((s) => s.p50)),
     p99: median(samples[target].map((s) => s.p99)),
-    failures: samples[target].reduce((n, s) => n + s.errors + s.non2xx, 0),
+    cpu: median(samples[target].map((s) => s.cpuMsPerRequest)),
+    failures: samples[target].reduce((n, s) => n + s.failures, 0),
+    idle: idle[target],
+    peak: memoryKib(pid(target)).peak,
   });
   const base = summary('baseline');
   const mine = summary('webhook');
-  console.log('\nmedian over rounds     req/s     p50 ms    p99 ms   failed');
+  console.log('\nmedian over rounds     req/s     p50 ms    p99 ms  CPU ms/req   idle RSS   peak RSS  failed');
   for (const [name, s] of [['baseline', base], ['webhook', mine]] as const) {
-    console.log(`${name.padEnd(20)} ${s.rps.toFixed(0).padStart(8)} ${s.p50.toFixed(2).padStart(10)} ${s.p99.toFixed(2).padStart(9)} ${String(s.failures).padStart(8)}`);
+    console.log(
+      `${name.padEnd(20)} ${s.rps.toFixed(0).padStart(8)} ${s.p50.toFixed(2).padStart(10)} ${s.p99.toFixed(2).padStart(9)} ${s.cpu.toFixed(3).padStart(11)} ${mib(s.idle).padStart(10)} ${mib(s.peak).padStart(10)} ${String(s.failures).padStart(7)}`,
+    );
   }
+  const ratio = (a: number, b: number): string => (a / Math.max(b, 0.001)).toFixed(2);
   console.log(
-    `ratio webhook/baseline  req/s ${(mine.rps / base.rps).toFixed(2)}  p50 ${(mine.p50 / Math.max(base.p50, 0.001)).toFixed(2)}  p99 ${(mine.p99 / Math.max(base.p99, 0.001)).toFixed(2)}`,
+    `webhook / baseline: req/s ${ratio(mine.rps, base.rps)} (target ≥ 0.6)  p99 ${ratio(mine.p99, base.p99)} (≤ 1.5)  CPU/request ${mine.cpu.toFixed(3)} ms (≤ 0.15)  ` +
+      `idle RSS ${ratio(mine.idle, base.idle)} (≤ 1.2)  peak RSS ${ratio(mine.peak, base.peak)} (≤ 1.2)`,
   );
-  console.log(
-    `memory (one process: both servers; autocannon runs in a worker thread): start rss ${mib(startMemory.rss)} heap ${mib(startMemory.heapUsed)}; ` +
-      `peak while loading baseline rss ${mib(peak.baseline.rss)} heap ${mib(peak.baseline.heapUsed)}; ` +
-      `peak while loading webhook rss ${mib(peak.webhook.rss)} heap ${mib(peak.webhook.heapUsed)}`,
-  );
-  const metrics = await ours.metrics.registry.getSingleMetricAsString('demomail_webhook_injected_total');
-  console.log(`webhook counted ${metrics.split('\n').find((l) => l.startsWith('demomail_webhook_injected_total ')) ?? '?'}`);
 
-  await baseline.close();
-  await ours.app.close();
+  for (const { child } of Object.values(servers)) child.kill('SIGTERM');
+  await Promise.all(Object.values(servers).map(({ child }) => (child.exitCode === null ? new Promise((r) => child.once('exit', r)) : undefined)));
   rmSync(dir, { recursive: true, force: true });
   if (base.failures + mine.failures > 0) {
     console.error('some requests failed: the figures above are not comparable');
