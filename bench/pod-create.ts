@@ -268,14 +268,22 @@ async function main(): Promise<void> {
     const expected = (samples.get('opted')?.length ?? 0) + (samples.get('again')?.length ?? 0);
     console.log(`  our server's own time per call (onRequest→onResponse, mean)   ${(((served.sum - servedBefore.sum) / Math.max(1, calls)) * 1000).toFixed(2)} ms`);
     console.log(`calls to our webhook: ${calls} for ${expected} pods that match it (reinvocation would show more)`);
-    // Why a reinvocation happens: a built-in plugin changed the pod after our patch in the API server's
-    // second pass. The ServiceAccount plugin mounts the token into every container, our new init container too.
+    // Why a reinvocation would happen: a built-in plugin changed the pod after our patch in the API server's
+    // second pass. The ServiceAccount plugin mounts the token into every container lacking a mount at its
+    // path; our init container has one of its own (an empty read-only directory), so it is left alone.
     // The API server's answer to the last create (the fixture's ReplicaSet owner does not exist, so the
     // garbage collector deletes the stored pods soon after).
-    const stored = JSON.parse(lastOpted) as { spec?: { initContainers?: { name: string; volumeMounts?: { mountPath: string }[] }[] } };
+    type Mount = { name: string; mountPath: string; subPath?: string };
+    type Container = { name: string; volumeMounts?: Mount[] };
+    const stored = JSON.parse(lastOpted) as { spec?: { initContainers?: Container[]; containers?: Container[] } };
+    const tokenPath = '/var/run/secrets/kubernetes.io/serviceaccount';
+    const hasToken = (c: Container) => c.volumeMounts?.some((m) => m.mountPath === tokenPath && m.name !== 'demomail-ca') ?? false;
     const init = stored.spec?.initContainers?.find((c) => c.name === 'demomail-ca-init');
-    const token = init?.volumeMounts?.some((m) => m.mountPath === '/var/run/secrets/kubernetes.io/serviceaccount') ?? false;
-    console.log(`stored opted-in pod: demomail-ca-init ${token ? 'has' : 'has no'} a service-account token mount (added after our patch${token ? ': the change that makes the API server call us again' : ''})`);
+    const others = [...(stored.spec?.initContainers ?? []), ...(stored.spec?.containers ?? [])].filter((c) => c !== init);
+    const describe = (c: Container) => (c.volumeMounts ?? []).map((m) => `${m.name}${m.subPath ? `/${m.subPath}` : ''} → ${m.mountPath}`).join(', ');
+    console.log(`stored opted-in pod: demomail-ca-init ${init && hasToken(init) ? 'HAS' : 'has no'} service-account token mount (a token mount added after our patch is the change that makes the API server call us again)`);
+    if (init) console.log(`  demomail-ca-init mounts: ${describe(init)}`);
+    for (const c of others) console.log(`  ${c.name} mounts (token: ${hasToken(c) ? 'yes' : 'no'}): ${describe(c)}`);
     const tls = counterTotal(ourAfter, 'demomail_webhook_tls_connections_total') - counterTotal(ourBefore, 'demomail_webhook_tls_connections_total');
     console.log(`new TLS connections during the run (the API server reuses its connection if ≈ 0; ours may count this bench's own GET /metrics): ours ${tls} for ${calls} calls; null-h1 ${h1.handshakes() - h1Before} for ${samples.get('null-h1')?.length} calls; null-h2 ${h2.handshakes() - h2Before} for ${samples.get('null-h2')?.length} calls`);
   } finally {

@@ -156,6 +156,7 @@ const OP_EXPECTATIONS: Record<string, (t: Test, ops: Operation[]) => void> = {
   'ca-rotated': (t, ops) =>
     t.same(ops.map((o) => `${o.op} ${o.path}`), ['replace /spec/initContainers/0', 'replace /metadata/annotations/demomail~1status']),
   'already-injected': (t, ops) => t.same(ops, [], 'zero ops'),
+  'injected-before-token-mount': (t, ops) => t.same(ops, [], 'zero ops: the previous version\'s injection still counts'),
   'annotation-keys': (t, ops) => t.equal(ops.at(-1)?.path, '/metadata/annotations/demomail~1status', 'escaped'),
   'ephemeral-containers': (t, ops) => t.notOk(ops.some((o) => o.path.includes('ephemeral')), 'ephemeral containers untouched'),
 };

@@ -11,6 +11,8 @@ const CA2_PEM = readFileSync(new URL('../../test/fixtures/inject/ca/demomail-tes
 // `openssl x509 -in demomail-test-ca.pem -outform DER | sha256sum`
 const CA_SHA256 = 'sha256:f4d584f4dc2eaa8ee06f77a72ef770a1517e9a8b23b4f2e9a63546cacd270b0c';
 const settings = injectionSettings(settingsFrom({}), CA_PEM);
+/** kubernetes plugin/pkg/admission/serviceaccount: DefaultAPITokenMountPath. */
+const SA_TOKEN_PATH = '/var/run/secrets/kubernetes.io/serviceaccount';
 
 function pod(spec: JsonObject, metadata: JsonObject = { name: 'web', namespace: 'shop' }): JsonObject {
   return { apiVersion: 'v1', kind: 'Pod', metadata, spec };
@@ -76,7 +78,14 @@ t.test('bare pod: each missing array is created once, whole', async (t) => {
   t.equal(init.imagePullPolicy, settings.imagePullPolicy);
   t.same(init.args, ['install-ca', '--dir', '/etc/demomail']);
   t.same(init.env, [{ name: 'DEMOMAIL_CA_PEM', value: CA_PEM }]);
-  t.same(init.volumeMounts, [{ name: 'demomail-ca', mountPath: '/etc/demomail' }], 'read-write for the writer');
+  t.same(
+    init.volumeMounts,
+    [
+      { name: 'demomail-ca', mountPath: '/etc/demomail' },
+      { name: 'demomail-ca', mountPath: SA_TOKEN_PATH, subPath: '.no-serviceaccount-token', readOnly: true },
+    ],
+    'read-write for the writer; an empty read-only directory where the ServiceAccount plugin would put the token',
+  );
   t.same(init.securityContext, {
     allowPrivilegeEscalation: false,
     capabilities: { drop: ['ALL'] },
@@ -172,6 +181,65 @@ t.test('reinvocation: API-server defaults and other webhooks\' additions do not 
   init.env.push({ name: 'HTTP_PROXY', value: 'http://proxy:3128' });
   spec(defaulted).containers[0].terminationMessagePath = '/dev/termination-log';
   t.same(injected(planInjection(defaulted, 'shop', settings)).ops, []);
+});
+
+/**
+ * What the ServiceAccount admission plugin does to a pod (v1.36, mountServiceAccountToken): every
+ * init container and container without a mount whose mountPath equals the token path gets the
+ * token volume's mount appended; the projected volume is added when some container needed it.
+ */
+function serviceAccountPlugin(doc: JsonObject): JsonObject {
+  const out = structuredClone(doc);
+  const s = spec(out);
+  let needed = false;
+  for (const c of [...(s.initContainers ?? []), ...s.containers]) {
+    if ((c.volumeMounts ?? []).some((m: JsonObject) => m.mountPath === SA_TOKEN_PATH)) continue;
+    c.volumeMounts = [...(c.volumeMounts ?? []), { name: 'kube-api-access-x7k2p', readOnly: true, mountPath: SA_TOKEN_PATH }];
+    needed = true;
+  }
+  if (needed && !(s.volumes ?? []).some((v: JsonObject) => v.name === 'kube-api-access-x7k2p')) {
+    s.volumes = [...(s.volumes ?? []), { name: 'kube-api-access-x7k2p', projected: { sources: [{ serviceAccountToken: { path: 'token' } }] } }];
+  }
+  return out;
+}
+
+t.test('the ServiceAccount plugin changes nothing in our init container after our patch (no reinvocation)', async (t) => {
+  // Admission order: the plugin runs first (user containers get the token), then we patch, then the
+  // API server re-runs the plugins; only if that changes the pod are we called again.
+  const created = serviceAccountPlugin(pod({ initContainers: [app('migrate')], containers: [app()] }));
+  const ours = injectOnce(created).result;
+  t.same(serviceAccountPlugin(ours), ours, 'second plugin pass: the pod is unchanged');
+  const init = spec(ours).initContainers[0];
+  t.notOk(
+    init.volumeMounts.some((m: JsonObject) => String(m.name).startsWith('kube-api-access')),
+    'our init container has no token',
+  );
+  t.same(
+    [...spec(ours).initContainers.slice(1), ...spec(ours).containers].map((c: JsonObject) =>
+      (c.volumeMounts as JsonObject[]).filter((m) => m.mountPath === SA_TOKEN_PATH).map((m) => m.name),
+    ),
+    [['kube-api-access-x7k2p'], ['kube-api-access-x7k2p']],
+    "the user's containers keep their token",
+  );
+});
+
+t.test('injected by the previous version (no mount of ours at the token path) → injected: no patch', async (t) => {
+  const current = injectOnce(pod({ initContainers: [app('migrate')], containers: [app()] })).result;
+  const previous = structuredClone(current);
+  const mounts = spec(previous).initContainers[0].volumeMounts as JsonObject[];
+  spec(previous).initContainers[0].volumeMounts = mounts.filter((m) => m.mountPath !== SA_TOKEN_PATH);
+  t.same(injected(planInjection(previous, 'shop', settings)).ops, [], 'as `demomail inject` wrote it');
+  // As the webhook sees it at CREATE: the plugin ran first and mounted the token into it.
+  const admitted = serviceAccountPlugin(previous);
+  t.same(injected(planInjection(admitted, 'shop', settings)).ops, [], 'with the API server\'s token mount');
+
+  // A new CA replaces our init container whole: it gets our mount, the token mount goes, no path twice.
+  const rolled = injectionSettings(settingsFrom({}), CA2_PEM);
+  const { result } = injectOnce(admitted, rolled);
+  const paths = (spec(result).initContainers[0].volumeMounts as JsonObject[]).map((m) => `${String(m.name)} ${String(m.mountPath)}`);
+  t.same(paths, ['demomail-ca /etc/demomail', `demomail-ca ${SA_TOKEN_PATH}`]);
+  t.same(serviceAccountPlugin(result), result, 'and the plugin leaves it alone');
+  t.same(injected(planInjection(result, 'shop', rolled)).ops, []);
 });
 
 t.test('injected with an older CA → only our init container and the status are replaced', async (t) => {

@@ -25,6 +25,7 @@ import {
   desiredInitContainer,
   desiredMount,
   desiredVolume,
+  SERVICE_ACCOUNT_TOKEN_PATH,
   statusAnnotation,
 } from './template.js';
 
@@ -115,7 +116,7 @@ export function planInjection(
       // Another webhook prepended its own init container during reinvocation: ours must run
       // before anything that may need the CA, so move it back rather than rewriting the list.
       if (ourIndex > 0) ops.push({ op: 'move', from: `/spec/initContainers/${ourIndex}`, path: '/spec/initContainers/0' });
-      if (!containsDesired(initContainers[ourIndex], init)) {
+      if (!containsDesired(initContainers[ourIndex], requiredOfInit(init))) {
         ops.push({ op: 'replace', path: '/spec/initContainers/0', value: init });
       }
     }
@@ -151,6 +152,17 @@ export function planInjection(
     });
   }
   return { action: 'inject', ops, warnings };
+}
+
+/**
+ * What an existing init container of ours must contain to count as injected: everything but the
+ * mount at the token path. A pod injected before that mount existed has there either the API
+ * server's token mount (the ServiceAccount plugin runs before webhooks) or nothing; both work, and
+ * requiring ours would patch every such pod for no gain. Ours comes with any add or replace.
+ */
+function requiredOfInit(init: JsonObject): JsonObject {
+  const mounts = (init.volumeMounts as JsonObject[]).filter((m) => m.mountPath !== SERVICE_ACCOUNT_TOKEN_PATH);
+  return { ...init, volumeMounts: mounts };
 }
 
 function containerOps(

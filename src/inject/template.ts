@@ -5,7 +5,11 @@ import { certificateFingerprint } from '../pki/certificates.js';
 import { INIT_CONTAINER, INJECTED_VOLUME, MOUNT_PATH, type InjectionSettings } from '../config.js';
 import type { JsonObject } from './plan.js';
 
-/** Bumped when the shape of what we inject changes, so an old status is recognisably old. */
+/**
+ * Bumped when the shape of what we inject changes, so an old status is recognisably old. Not for
+ * the init container's mount at the token path (noTokenMount): a pod injected without it is still
+ * correctly injected, and a new version would patch every such pod (plan.ts, requiredOfInit).
+ */
 export const STATUS_VERSION = 1;
 
 export const CA_FILE = `${MOUNT_PATH}/ca.crt`;
@@ -24,6 +28,25 @@ export function desiredVolume(): JsonObject {
 
 export function desiredMount(): JsonObject {
   return { name: INJECTED_VOLUME, mountPath: MOUNT_PATH, readOnly: true };
+}
+
+/** Where the ServiceAccount admission plugin mounts the API token (its DefaultAPITokenMountPath). */
+export const SERVICE_ACCOUNT_TOKEN_PATH = '/var/run/secrets/kubernetes.io/serviceaccount';
+/** A directory of our volume nothing writes: the kubelet creates it empty for the subPath mount. */
+export const NO_TOKEN_SUBPATH = '.no-serviceaccount-token';
+
+/**
+ * The init container's own read-only mount at the token path (issue 13). The ServiceAccount
+ * admission plugin skips every container that already has *any* mount at that path (it compares
+ * mountPath only), so: (1) it no longer adds the token to the init container we just added, the
+ * pod does not change after our patch, and the API server does not call us a second time
+ * (`reinvocationPolicy: IfNeeded`); (2) the init container, which never talks to the API server,
+ * gets no token. The subPath is an empty directory of our emptyDir, so nothing (no mail CA
+ * `ca.crt`) appears where a cluster CA would be expected. Restricted Pod Security checks volume
+ * types, not mounts: an emptyDir with a subPath is allowed.
+ */
+export function noTokenMount(): JsonObject {
+  return { name: INJECTED_VOLUME, mountPath: SERVICE_ACCOUNT_TOKEN_PATH, subPath: NO_TOKEN_SUBPATH, readOnly: true };
 }
 
 /**
@@ -54,7 +77,7 @@ export function desiredInitContainer(settings: InjectionSettings): JsonObject {
       seccompProfile: { type: 'RuntimeDefault' },
     },
     terminationMessagePolicy: 'FallbackToLogsOnError',
-    volumeMounts: [{ name: INJECTED_VOLUME, mountPath: MOUNT_PATH }],
+    volumeMounts: [{ name: INJECTED_VOLUME, mountPath: MOUNT_PATH }, noTokenMount()],
   };
 }
 

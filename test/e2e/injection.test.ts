@@ -21,7 +21,7 @@ interface Container {
   image: string;
   args?: string[];
   env?: { name: string; value?: string; valueFrom?: unknown }[];
-  volumeMounts?: { name: string; mountPath: string; readOnly?: boolean }[];
+  volumeMounts?: { name: string; mountPath: string; readOnly?: boolean; subPath?: string }[];
   securityContext?: Record<string, unknown>;
 }
 interface Pod {
@@ -30,6 +30,8 @@ interface Pod {
 }
 
 const manifests = join(repoRoot(), 'manifests');
+/** Where the ServiceAccount admission plugin mounts the API token. */
+const TOKEN_PATH = '/var/run/secrets/kubernetes.io/serviceaccount';
 
 /** A pod that satisfies Pod Security `restricted` by itself, so any refusal is about what was added. */
 function restrictedPod(name: string, namespace: string, labels: Record<string, string> = {}, extra: Partial<Pod['spec']> = {}): Pod {
@@ -86,6 +88,14 @@ function assertInjected(t: Test, pod: Pod, mailCaPem: string): void {
   const init = pod.spec.initContainers ?? [];
   t.equal(init[0]?.name, INIT_CONTAINER, 'our init container comes first');
   t.match(init[0]?.args ?? [], ['install-ca']);
+  t.same(
+    init[0]?.volumeMounts,
+    [
+      { name: INJECTED_VOLUME, mountPath: MOUNT_PATH },
+      { name: INJECTED_VOLUME, mountPath: TOKEN_PATH, subPath: '.no-serviceaccount-token', readOnly: true },
+    ],
+    'our init container: the CA volume, and an empty directory at the token path (so no API token)',
+  );
   const caEnv = init[0]?.env?.find((e) => e.name === 'DEMOMAIL_CA_PEM')?.value ?? '';
   t.ok(caEnv !== '' && new X509Certificate(caEnv).fingerprint256 === new X509Certificate(mailCaPem).fingerprint256, 'the init container carries the mail CA');
   t.same(
@@ -187,6 +197,21 @@ await t.test('injection through a real API server', async (t) => {
     createOk(plane, restrictedPod('worker', 'opted'));
     assertInjected(t, stored(plane, 'opted', 'worker'), webhook.mailCaPem);
     t.equal(await webhook.requestCount(), before + 1, 'one request for the one opted-in pod');
+  });
+
+  await t.test('token automounted (the default): one webhook call, the token in every container but ours', async (t) => {
+    // Issue 13: the ServiceAccount plugin re-runs after our patch and mounts the token into every container
+    // without a mount at its path; had it done so in our init container, the pod would have changed after
+    // our call and the API server would have called us again (reinvocationPolicy IfNeeded).
+    const before = await webhook.requestCount();
+    const sent = restrictedPod('with-token', 'shop', { 'demomail/inject': 'true' });
+    delete (sent.spec as Record<string, unknown>)['automountServiceAccountToken'];
+    createOk(plane, sent);
+    t.equal(await webhook.requestCount(), before + 1, 'one request: no reinvocation');
+    const pod = stored(plane, 'shop', 'with-token');
+    assertInjected(t, pod, webhook.mailCaPem);
+    const app = pod.spec.containers[0];
+    t.ok(app?.volumeMounts?.some((m) => m.mountPath === TOKEN_PATH && m.name.startsWith('kube-api-access-')), 'the app still gets its token');
   });
 
   await t.test('a pod that did not opt in is stored exactly as sent, without a webhook call', async (t) => {
