@@ -6,7 +6,7 @@
 // through ours (the patch). Ratios and differences matter, not the absolute milliseconds.
 //
 //   npm run bench:pod-create
-//   BENCH_PODS=50 BENCH_SECONDS=120 npm run bench:pod-create
+//   BENCH_PODS=50 BENCH_SECONDS=120 BENCH_POD=compact|large npm run bench:pod-create
 //
 // Needs the control-plane binaries (npm run e2e:binaries, or KUBEBUILDER_ASSETS).
 import { Agent, request } from 'node:https';
@@ -18,9 +18,13 @@ import { createCertificateAuthority, createServerCertificate } from '../src/pki/
 import { TLS_OPTIONS } from '../src/webhook/tls-material.js';
 import { repoRoot, resolveBinDir, startControlPlane, type ControlPlane } from '../scripts/lib/control-plane.js';
 import { counterTotal, routeWebhookTo, startLocalWebhook, waitForWebhookInEffect, type LocalWebhook } from '../scripts/lib/local-webhook.js';
-import { civicrmPod } from './fixtures.js';
+import { civicrmPod, compactCivicrmPod } from './fixtures.js';
 
 const PODS = boundedInt('BENCH_PODS', 30, 5, 500);
+const POD_SIZE = process.env['BENCH_POD'] ?? 'compact';
+if (POD_SIZE !== 'compact' && POD_SIZE !== 'large') throw new Error(`BENCH_POD=${POD_SIZE} must be compact (the issue 13 pod, ~4 KB review) or large (17 KiB)`);
+/** The bench pod: the size issue 13 measured by default, the 17 KiB variant with BENCH_POD=large. */
+const benchPod = (options: { name: string; namespace: string; optIn: boolean }) => (POD_SIZE === 'compact' ? compactCivicrmPod(options) : civicrmPod(options));
 const SECONDS = boundedInt('BENCH_SECONDS', 60, 5, 600);
 const WARMUP = 3;
 const NAMESPACE = 'bench';
@@ -83,7 +87,7 @@ type Pod = { metadata: { name?: string; labels?: Record<string, string>; [k: str
 
 /** The pod as the series wants it: the fixture, or the already-injected fixture, with extra labels. */
 function podBody(index: number, series: Series, injected: Pod): string {
-  const base = series.injected ? (structuredClone(injected) as Pod) : (civicrmPod({ name: 'x', namespace: NAMESPACE, optIn: series.optIn }) as Pod);
+  const base = series.injected ? (structuredClone(injected) as Pod) : (benchPod({ name: 'x', namespace: NAMESPACE, optIn: series.optIn }) as Pod);
   base.metadata.name = `${series.key}-${index}`;
   const labels = { ...base.metadata.labels, ...series.labels };
   if (!series.optIn) delete labels['demomail/inject'];
@@ -207,7 +211,7 @@ async function main(): Promise<void> {
     const agent = new Agent({ keepAlive: true, maxSockets: 1, ca: plane.caPem, cert: plane.adminCertPem, key: plane.adminKeyPem });
     cleanups.unshift(async () => agent.destroy());
     // The injected pod as the API server stores it (dry run through our webhook), minus server-set fields.
-    const dry = JSON.parse((await createPod(plane, agent, JSON.stringify(civicrmPod({ name: 'dry', namespace: NAMESPACE, optIn: true })), '?dryRun=All')).body) as Pod;
+    const dry = JSON.parse((await createPod(plane, agent, JSON.stringify(benchPod({ name: 'dry', namespace: NAMESPACE, optIn: true })), '?dryRun=All')).body) as Pod;
     for (const key of ['uid', 'resourceVersion', 'creationTimestamp', 'managedFields', 'generation']) delete dry.metadata[key];
     delete dry['status'];
     if (!JSON.stringify(dry).includes('demomail-ca-init')) throw new Error('the dry-run pod came back without injection');
