@@ -124,7 +124,8 @@ function throwOnYamlError(errors: readonly YAMLError[], text: string, source: st
 
 /** `line:column` (both from 1) of an offset, as the library's own pretty errors number them. */
 function lineAndColumn(text: string, offset: number): string {
-  const lineStart = text.lastIndexOf('\n', offset - 1) + 1;
+  // lastIndexOf reads a negative start as 0, which would find a newline at offset 0 itself.
+  const lineStart = offset === 0 ? 0 : text.lastIndexOf('\n', offset - 1) + 1;
   return `${1 + countLines(text, 0, lineStart)}:${offset - lineStart + 1}`;
 }
 
