@@ -189,6 +189,32 @@ spec:
   t.equal(crlf, out.replace(/\n/g, '\r\n'), 'CRLF in, CRLF out, same content');
 });
 
+t.test('documents copied without being read as JSON: only those that cannot matter', async (t) => {
+  // The opt-in label spelled so that its text never shows `demomail/inject`, or reached through
+  // an alias or a merge key: still injected (the copy-only shortcut must never skip a template).
+  const spellings: Record<string, string> = {
+    'escaped slash': '{"demomail\\/inject": "true"}',
+    'hex escape': '{"demomail\\x2Finject": "true"}',
+    'unicode escape': '{"demomail\\u002finject": "true"}',
+  };
+  for (const [name, labels] of Object.entries(spellings)) {
+    const out = inject(`kind: ConfigMap\n---\nkind: Pod\nmetadata:\n  name: p\n  labels: ${labels}\nspec:\n  containers: [{name: a, image: b}]\n`);
+    t.equal((objects(out)[1] as Loose).spec.initContainers[0].name, 'demomail-ca-init', `${name}: injected`);
+  }
+  const viaAlias = 'kind: Deployment\nmetadata:\n  name: d\n  labels: &l {demomail/inject: "true"}\nspec:\n  template:\n    metadata: {labels: *l}\n    spec:\n      containers: [{name: a, image: b}]\n';
+  t.equal((objects(inject(viaAlias))[0] as Loose).spec.template.spec.initContainers[0].name, 'demomail-ca-init', 'label behind an alias: injected');
+  const viaMerge = 'kind: Deployment\nmetadata:\n  name: d\nbase: &base\n  labels: {demomail/inject: "true"}\nspec:\n  template:\n    metadata:\n      <<: *base\n    spec:\n      containers:\n        - {name: a, image: b}\n';
+  t.equal((objects(inject(viaMerge))[0] as Loose).spec.template.spec.initContainers[0].name, 'demomail-ca-init', 'label through a merge key: injected');
+  // Untouched documents that only fail when read as JSON are still refused, as before.
+  t.throws(() => inject('ok: 1\n---\na: *nowhere\n'), { name: 'ManifestError', message: /Unresolved alias/ });
+  t.throws(() => inject('a:\n  <<: 5\n'), { name: 'ManifestError', message: /Merge sources/ });
+  t.throws(() => inject('a: !!omap [{x: 1}, {x: 2}]\n'), { name: 'ManifestError', message: /^app\.yaml:1:4: .*duplicate keys/ });
+  // A skip note needs the label too: a labelled document with an unknown kind is still read.
+  const warnings: string[] = [];
+  inject('kind: Rollout\nmetadata: {name: r, labels: {demomail/inject: "true"}}\n', undefined, (w) => warnings.push(w));
+  t.match(warnings, [/Rollout default\/r: opted in but not injected: kind Rollout/]);
+});
+
 t.test('unusual shapes are injected, checked and stable', async (t) => {
   const pod = (metadata: string, spec: string): string => `kind: Pod\n${metadata}${spec}`;
   const cases: Record<string, string> = {

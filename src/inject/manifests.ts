@@ -5,10 +5,11 @@
 import jsonpatch, { type Operation } from 'fast-json-patch';
 import { isDeepStrictEqual } from 'node:util';
 import {
+  Composer,
   Document,
   isMap,
   isNode,
-  parseAllDocuments,
+  Parser,
   type CreateNodeOptions,
   type DocumentOptions,
   type ParseOptions,
@@ -81,12 +82,23 @@ const OUTPUT_OPTIONS: ToStringOptions = { lineWidth: 0 };
 
 /** The objects of a multi-document YAML text, read as the API server reads them (empty documents dropped). */
 export function readManifestObjects(text: string, source = '<input>'): unknown[] {
-  return parseAllDocuments(text, PARSE_OPTIONS)
-    .map((doc) => {
-      throwOnYamlError(doc.errors, source);
-      return documentObject(doc, source);
-    })
-    .filter((object) => object !== null && object !== undefined);
+  const objects: unknown[] = [];
+  for (const doc of composeDocuments(text)) {
+    throwOnYamlError(doc.errors, text, source);
+    const object = documentObject(doc, source);
+    if (object !== null && object !== undefined) objects.push(object);
+  }
+  return objects;
+}
+
+/**
+ * The documents of a multi-document text, each composed only when the caller asks for it, so a
+ * large install file never has more than two documents' nodes alive (the one in hand and the one
+ * the composer has read ahead). Errors carry offsets only: line numbers are counted when one is
+ * reported (`throwOnYamlError`), not for every line of every file.
+ */
+function* composeDocuments(text: string): Generator<Document.Parsed> {
+  yield* new Composer(PARSE_OPTIONS).compose(new Parser().parse(text));
 }
 
 /**
@@ -94,7 +106,7 @@ export function readManifestObjects(text: string, source = '<input>'): unknown[]
  * exceptions (an alias to an anchor that was never set, an alias bomb over maxAliasCount): make them
  * ManifestErrors that name the file like every other YAML error.
  */
-function documentObject(doc: ReturnType<typeof parseAllDocuments>[number], source: string): unknown {
+function documentObject(doc: Document.Parsed, source: string): unknown {
   try {
     return doc.toJS({ maxAliasCount: 100, reviver: numberWhereSafe }) as unknown;
   } catch (err) {
@@ -102,12 +114,19 @@ function documentObject(doc: ReturnType<typeof parseAllDocuments>[number], sourc
   }
 }
 
-function throwOnYamlError(errors: readonly YAMLError[], source: string): void {
+function throwOnYamlError(errors: readonly YAMLError[], text: string, source: string): void {
   const error = errors[0];
   if (!error) return;
-  const at = error.linePos?.[0];
-  const where = at ? `${source}:${at.line}:${at.col}` : source;
+  const offset = error.pos[0];
+  const where = offset >= 0 && offset <= text.length ? `${source}:${lineAndColumn(text, offset)}` : source;
   throw new ManifestError(`${where}: invalid YAML (${error.code}): ${error.message.replace(/ at line \d+[\s\S]*$/, '')}`);
+}
+
+/** `line:column` (both from 1) of an offset, as the library's own pretty errors number them. */
+function lineAndColumn(text: string, offset: number): string {
+  // lastIndexOf reads a negative start as 0, which would find a newline at offset 0 itself.
+  const lineStart = offset === 0 ? 0 : text.lastIndexOf('\n', offset - 1) + 1;
+  return `${1 + countLines(text, 0, lineStart)}:${offset - lineStart + 1}`;
 }
 
 /**
@@ -122,34 +141,52 @@ function throwOnYamlError(errors: readonly YAMLError[], source: string): void {
 export function injectManifests(text: string, settings: InjectionSettings, options: ManifestOptions): string {
   const { source } = options;
   const context: Context = { source, settings, defaultNamespace: options.namespace || 'default', onWarning: options.onWarning };
-  const docs = parseAllDocuments(text, PARSE_OPTIONS);
-  // Only comments or blank lines: no document to carry them.
-  if (docs.length === 0) return text;
   const out: string[] = [];
   let start = 0;
   let line = 1;
-  const parsed: Array<Document.Parsed | undefined> = docs;
-  parsed.forEach((doc, i) => {
-    if (doc === undefined) return;
-    // A large install file: let each document be collected once its text is out.
-    parsed[i] = undefined;
-    throwOnYamlError(doc.errors, source);
-    const end = i === parsed.length - 1 ? text.length : doc.range[2];
+  for (const { doc, last } of withLast(composeDocuments(text))) {
+    throwOnYamlError(doc.errors, text, source);
+    const end = last ? text.length : doc.range[2];
     const segment = text.slice(start, end);
     const docLine = line + countLines(text, start, doc.range[0]);
     line += countLines(text, start, end);
     start = end;
+    if (!mayMatter(segment)) {
+      out.push(segment);
+      continue;
+    }
     const object = documentObject(doc, source);
     if (!isObject(object)) {
       out.push(segment);
-      return;
+      continue;
     }
     // Each alias becomes its own copy, as in the JSON the API server (and so the webhook) sees.
     const expected = unshared(object) as JsonObject;
     const ops = injectObject(expected, '', context, `${source}:${docLine}`);
     out.push(ops.length === 0 ? segment : renderInjected(doc, segment, ops, expected, `${source}:${docLine}`, context));
-  });
-  return out.join('');
+  }
+  // No document at all (only comments or blank lines): nothing to carry them but the text itself.
+  return out.length === 0 ? text : out.join('');
+}
+
+/** Each item with whether it is the last one (the last document's slice runs to the end of the text). */
+function* withLast<T>(items: Iterable<T>): Generator<{ doc: T; last: boolean }> {
+  let held: { value: T } | undefined;
+  for (const item of items) {
+    if (held) yield { doc: held.value, last: false };
+    held = { value: item };
+  }
+  if (held) yield { doc: held.value, last: true };
+}
+
+/**
+ * Whether a document's text can make `inject` do anything but copy it: every injection, skip note
+ * and refusal needs a `demomail/inject` label, and reading the document as JSON can only fail
+ * through an alias (`*`), a merge (`<<`) or a tag (`!`). A key spelled with escapes (`\`) counts
+ * too. Conservative on purpose: a false "yes" only costs the full reading.
+ */
+function mayMatter(segment: string): boolean {
+  return segment.includes('demomail/inject') || /[\\*!]|<</.test(segment);
 }
 
 interface Context {
@@ -246,8 +283,7 @@ function renderInjected(doc: Document.Parsed, segment: string, ops: readonly Ope
   };
   const options = renderOptionsLike(segment);
   // The library keeps a `\r` inside comments it reads from CRLF text: edit an LF copy instead.
-  const lf = eol === '\r\n' ? parseAllDocuments(segment.replace(/\r\n/g, '\n'), PARSE_OPTIONS) : [];
-  if (lf.length === 1 && lf[0]!.errors.length === 0) doc = lf[0]!;
+  if (eol === '\r\n') doc = soleDocument(segment.replace(/\r\n/g, '\n')) ?? doc;
   doc.setSchema('1.1', OUTPUT_DOCUMENT_OPTIONS);
   const base = doc.toString(options);
   let patched = true;
@@ -272,13 +308,19 @@ function renderInjected(doc: Document.Parsed, segment: string, ops: readonly Ope
 }
 
 function readsAs(text: string, expected: JsonObject): boolean {
-  const docs = parseAllDocuments(text, PARSE_OPTIONS);
-  if (docs.length !== 1 || docs[0]!.errors.length > 0) return false;
+  const doc = soleDocument(text);
+  if (!doc) return false;
   try {
-    return isDeepStrictEqual(docs[0]!.toJS({ maxAliasCount: 100, reviver: numberWhereSafe }), expected);
+    return isDeepStrictEqual(doc.toJS({ maxAliasCount: 100, reviver: numberWhereSafe }), expected);
   } catch {
     return false;
   }
+}
+
+/** The one document of a text; undefined if the text holds several or has errors. */
+function soleDocument(text: string): Document.Parsed | undefined {
+  const docs = [...composeDocuments(text)];
+  return docs.length === 1 && docs[0]!.errors.length === 0 ? docs[0] : undefined;
 }
 
 /**
