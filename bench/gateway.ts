@@ -21,7 +21,7 @@ import { startGatewayProcess } from '../scripts/lib/gateway.js';
 import { startGreenmail, type RunningGreenmail } from '../scripts/lib/greenmail.js';
 
 const repo = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-const ROUNDS = boundedInt('BENCH_ROUNDS', 3, 1, 10);
+const ROUNDS = boundedInt('BENCH_ROUNDS', 3, 0, 10);
 const CONNECTIONS = boundedInt('BENCH_CONNECTIONS', 4, 1, 32);
 const SMALL = boundedInt('BENCH_SMALL', 300, 10, 5000);
 const LARGE = boundedInt('BENCH_LARGE', 30, 2, 500);
@@ -139,10 +139,10 @@ async function main(): Promise<void> {
       configData: { STORE_MAX_BYTES: '2Gi', STORE_MAX_MESSAGES: String(Math.max(FILL, 5000)) },
       cli: join(repo, 'dist/src/cli.js'),
       greenmail: behind,
-      // MALLOC_ARENA_MAX / NODE_OPTIONS pass through, to compare allocator and heap settings.
+      // MALLOC_* (glibc tunables) / NODE_OPTIONS pass through, to compare allocator and heap settings.
       extraEnv: {
         DEMOMAIL_LOG_LEVEL: 'warn',
-        ...(process.env['MALLOC_ARENA_MAX'] ? { MALLOC_ARENA_MAX: process.env['MALLOC_ARENA_MAX'] } : {}),
+        ...Object.fromEntries(Object.entries(process.env).filter((e): e is [string, string] => /^MALLOC_[A-Z_]+$/.test(e[0]) && Boolean(e[1]))),
         ...(process.env['BENCH_GATEWAY_NODE_OPTIONS'] ? { NODE_OPTIONS: process.env['BENCH_GATEWAY_NODE_OPTIONS'] } : {}),
       },
     });
@@ -153,7 +153,7 @@ async function main(): Promise<void> {
       { name: 'demomail gateway 465', port: gateway.ports.smtps },
     ];
     process.stdout.write(`Node ${process.version}; ${CONNECTIONS} TLS connections per side, ${ROUNDS} alternating rounds; 10 KB × ${SMALL}, 1 MB × ${LARGE} per round\n\n`);
-    for (const [size, count] of [[10 * 1024, SMALL], [1024 * 1024, LARGE]] as const) {
+    for (const [size, count] of ROUNDS === 0 ? [] : ([[10 * 1024, SMALL], [1024 * 1024, LARGE]] as const)) {
       const results = new Map<string, Round[]>(targets.map((t) => [t.name, []]));
       for (let r = 0; r < ROUNDS; r++) {
         const order = r % 2 === 0 ? targets : [...targets].reverse();

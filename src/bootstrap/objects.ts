@@ -44,6 +44,18 @@ export const NAME_LABEL = 'app.kubernetes.io/name';
 export const TLS_CHECKSUM_ANNOTATION = 'demomail/tls-checksum';
 export const CREDENTIALS_CHECKSUM_ANNOTATION = 'demomail/credentials-checksum';
 export const COPIED_FROM_ANNOTATION = 'demomail/copied-from';
+/**
+ * glibc malloc settings of container `gateway` (src/gateway/README.md, "Performance"): every
+ * allocation of 32 KiB or more (a stored message, the transient copies of one in flight) gets its
+ * own mapping, returned to the kernel when freed, instead of leaving holes between the stored
+ * messages in the main heap; two arenas instead of one per thread. Measured with a full store
+ * (5,000 × 50 KB): RSS − store bytes 168 → 133 MiB.
+ */
+export const GATEWAY_MALLOC_ENV: readonly { name: string; value: string }[] = Object.freeze([
+  { name: 'MALLOC_ARENA_MAX', value: '2' },
+  { name: 'MALLOC_MMAP_THRESHOLD_', value: '32768' },
+]);
+
 /** Container `gateway` in the mail server pod (DESIGN §7). */
 export const GATEWAY_CONTAINER = 'gateway';
 export const GATEWAY_TLS_DIR = '/tls';
@@ -298,10 +310,13 @@ export function mailserverDeployment(settings: Settings, checksums: DeploymentCh
               imagePullPolicy: settings.imagePullPolicy,
               args: [...GATEWAY_ARGS],
               envFrom: [{ configMapRef: { name: n.config }, prefix: 'DEMOMAIL_' }],
-              env: ACCOUNT_ENV.flatMap((names, i) => [
-                secretEnv(names.username, accountSecrets[i] as string, 'username'),
-                secretEnv(names.password, accountSecrets[i] as string, 'password'),
-              ]),
+              env: [
+                ...ACCOUNT_ENV.flatMap((names, i) => [
+                  secretEnv(names.username, accountSecrets[i] as string, 'username'),
+                  secretEnv(names.password, accountSecrets[i] as string, 'password'),
+                ]),
+                ...GATEWAY_MALLOC_ENV,
+              ],
               ports: [
                 { name: 'smtp', containerPort: GATEWAY_PORTS.smtp, protocol: 'TCP' },
                 { name: 'submission', containerPort: GATEWAY_PORTS.submission, protocol: 'TCP' },

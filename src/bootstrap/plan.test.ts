@@ -190,7 +190,7 @@ t.test('Deployment: GreenMail options, probes, security, resources', async (t) =
   t.same(gateway.args, ['gateway', '--cert', '/tls/tls.crt', '--key', '/tls/tls.key', '--ui-auth-dir', '/ui-auth']);
   t.same(gateway.envFrom, [{ configMapRef: { name: 'demomail-config' }, prefix: 'DEMOMAIL_' }]);
   t.same(
-    gateway.env.map((e: { name: string; valueFrom: { secretKeyRef: { name: string; key: string } } }) => `${e.name}=${e.valueFrom.secretKeyRef.name}/${e.valueFrom.secretKeyRef.key}`),
+    gateway.env.filter((e: { valueFrom?: unknown }) => e.valueFrom).map((e: { name: string; valueFrom: { secretKeyRef: { name: string; key: string } } }) => `${e.name}=${e.valueFrom.secretKeyRef.name}/${e.valueFrom.secretKeyRef.key}`),
     [
       'DEMOMAIL_SMTP_USERNAME=demomail-smtp/username',
       'DEMOMAIL_SMTP_PASSWORD=demomail-smtp/password',
@@ -200,6 +200,14 @@ t.test('Deployment: GreenMail options, probes, security, resources', async (t) =
       'DEMOMAIL_IMAP2_PASSWORD=demomail-imap2/password',
     ],
     'credentials only as secretKeyRef',
+  );
+  t.same(
+    gateway.env.filter((e: { valueFrom?: unknown }) => !e.valueFrom),
+    [
+      { name: 'MALLOC_ARENA_MAX', value: '2' },
+      { name: 'MALLOC_MMAP_THRESHOLD_', value: '32768' },
+    ],
+    'glibc malloc settings of the gateway process, plain values',
   );
   t.same(gateway.ports.map((p: { name: string; containerPort: number }) => `${p.name}:${p.containerPort}`), ['smtp:2525', 'submission:2587', 'smtps:2465', 'http:8025']);
   t.same(gateway.readinessProbe.httpGet, { path: '/readyz', port: 'http', scheme: 'HTTP' });

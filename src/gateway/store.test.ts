@@ -66,3 +66,21 @@ t.test('delete and purge', async (t) => {
   store.purge();
   t.same(store.stats(), { messages: 0, bytes: 0, evictions: 0 });
 });
+
+t.test('a raw Buffer that is a view onto a larger ArrayBuffer is stored as its own copy', async (t) => {
+  const store = new CaptureStore({ maxMessages: 10, maxBytes: 1024 ** 2 });
+  const big = Buffer.alloc(64 * 1024, 'y');
+  const view = big.subarray(100, 200);
+  const stored = store.add({ ...input('view'), raw: view });
+  t.equal(stored.raw.buffer.byteLength, 100, 'does not retain the 64 KiB ArrayBuffer');
+  t.same(stored.raw, view);
+  const own = Buffer.allocUnsafeSlow(10).fill('z');
+  t.equal(store.add({ ...input('own'), raw: own }).raw, own, 'a Buffer that owns its memory is kept as is');
+});
+
+t.test('free text matches any one field, the body text included', async (t) => {
+  const store = new CaptureStore({ maxMessages: 10, maxBytes: 1024 ** 2 });
+  store.add(input('Quarterly Report'));
+  for (const search of ['quarterly', 'sender@demomail', 'a@demomail.test', 'body of quarterly']) t.equal(store.list({ search }).total, 1, search);
+  t.equal(store.list({ search: 'nowhere' }).total, 0);
+});

@@ -127,12 +127,23 @@ export function parseSearch(search: string): { field: 'from' | 'to' | 'subject' 
 interface Entry {
   message: CapturedMessage;
   bytes: number;
-  /** Lower-cased haystacks, computed once. */
+  /** Lower-cased haystacks, computed once (free text also searches `message.summary.text`, not copied). */
   from: string;
   to: string;
   subject: string;
   mailboxes: Set<string>;
-  any: string;
+}
+
+/**
+ * The raw message in a Buffer of its own: a Buffer that is a view onto a larger ArrayBuffer (Node's
+ * 8 KiB pool slab for small `Buffer.concat`/`Buffer.from` results, a slice of a socket read) would
+ * keep all of that memory alive for as long as the message is stored.
+ */
+function ownBuffer(raw: Buffer): Buffer {
+  if (raw.byteOffset === 0 && raw.buffer.byteLength === raw.length) return raw;
+  const copy = Buffer.allocUnsafeSlow(raw.length);
+  raw.copy(copy);
+  return copy;
 }
 
 export class CaptureStore {
@@ -151,7 +162,7 @@ export class CaptureStore {
   add(input: CaptureInput): CapturedMessage {
     const id = `${(++this.sequence).toString(36).padStart(6, '0')}${randomBytes(5).toString('hex')}`;
     const { receivedAt, ...rest } = input;
-    const message: CapturedMessage = { ...rest, id, receivedAt: (receivedAt ?? new Date()).toISOString(), size: input.raw.length };
+    const message: CapturedMessage = { ...rest, raw: ownBuffer(input.raw), id, receivedAt: (receivedAt ?? new Date()).toISOString(), size: input.raw.length };
     const s = input.summary;
     const envelopeTo = input.envelope.rcptTo.join(' ');
     const entry: Entry = {
@@ -161,9 +172,7 @@ export class CaptureStore {
       to: `${s.to.join(' ')} ${s.cc.join(' ')} ${envelopeTo} ${input.deliveries.map((d) => `${d.recipient} ${d.mailbox}`).join(' ')}`.toLowerCase(),
       subject: s.subject.toLowerCase(),
       mailboxes: new Set(input.deliveries.map((d) => d.mailbox.toLowerCase())),
-      any: '',
     };
-    entry.any = `${entry.from}\n${entry.to}\n${entry.subject}\n${s.text}`;
     this.entries.set(id, entry);
     this.bytes += entry.bytes;
     const evicted: string[] = [];
@@ -241,6 +250,8 @@ function matches(entry: Entry, term: { field: string; value: string }): boolean 
     case 'mailbox':
       return [...entry.mailboxes].some((m) => m.includes(term.value));
     default:
-      return entry.any.includes(term.value);
+      // Each haystack on its own (the body text is not copied into a combined one): a term never
+      // spans two fields, which the old newline-joined haystack allowed only for terms with a newline.
+      return entry.from.includes(term.value) || entry.to.includes(term.value) || entry.subject.includes(term.value) || entry.message.summary.text.includes(term.value);
   }
 }

@@ -27,7 +27,8 @@ interface Parsed {
 /** What simpleParser would return for the fields the summary reads, without buffering attachments. */
 function parse(raw: Buffer): Promise<Parsed> {
   return new Promise((resolve, reject) => {
-    const parser = new MailParser({ skipImageLinks: true, skipTextToHtml: true, skipTextLinks: true });
+    // checksumAlgo false: attachments are counted, never hashed (the summary has no use for an md5).
+    const parser = new MailParser({ skipImageLinks: true, skipTextToHtml: true, skipTextLinks: true, checksumAlgo: false });
     const parsed: Parsed = { headers: new Map(), html: '', attachments: [] };
     let settled = false;
     const fail = (err: Error) => {
@@ -69,6 +70,11 @@ function parse(raw: Buffer): Promise<Parsed> {
   });
 }
 
+/** A string that does not share memory with a longer one (V8 makes slices of ≥ 13 characters views). */
+function flatCopy(value: string): string {
+  return value.length < 13 ? value : `${value} `.slice(0, -1);
+}
+
 /** Never throws: a message mailparser cannot read still gets stored, with what could be read. */
 export async function summarizeMessage(raw: Buffer): Promise<MessageSummary> {
   try {
@@ -89,8 +95,10 @@ export async function summarizeMessage(raw: Buffer): Promise<MessageSummary> {
       ...(messageId ? { messageIdHeader: messageId } : {}),
       hasHtml: typeof html === 'string' && html.length > 0,
       attachmentCount: attachments.filter((a) => a.contentDisposition !== 'inline' || !a.contentId).length,
-      snippet: text.slice(0, 200),
-      text: text.slice(0, SEARCH_TEXT_LIMIT).toLowerCase(),
+      // A copy, not a slice: V8 keeps a slice of a long string as a view that retains the whole body text.
+      snippet: flatCopy(text.slice(0, 200)),
+      // toLowerCase returns its input when nothing changes: copied too, so a long body is not retained.
+      text: flatCopy(text.slice(0, SEARCH_TEXT_LIMIT).toLowerCase()),
     };
   } catch {
     return { subject: '', from: '', to: [], cc: [], hasHtml: false, attachmentCount: 0, snippet: '', text: '' };
