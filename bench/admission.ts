@@ -63,6 +63,12 @@ function memoryKib(pid: number): { rss: number; peak: number } {
   return { rss: field('VmRSS'), peak: field('VmHWM') };
 }
 
+/** NODE_OPTIONS of container `webhook` in manifests/webhook.yaml (read as text: the bench needs no YAML parser). */
+function deployedNodeOptions(): string {
+  const manifest = readFileSync(join(here, '..', '..', 'manifests', 'webhook.yaml'), 'utf8');
+  return /- name: NODE_OPTIONS\s+value: (.+)/.exec(manifest)?.[1]?.trim() ?? '';
+}
+
 function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const probe = createServer();
@@ -110,11 +116,12 @@ async function main(): Promise<void> {
   writeFileSync(join(dir, 'tls.key'), serving.keyPem);
   writeFileSync(join(dir, 'ca.crt'), mailCa.certPem);
 
-  // The webhook as the Deployment runs it: info logs to stdout (here /dev/null), metrics on.
+  // The webhook as the Deployment runs it: info logs to stdout (here /dev/null), metrics on, and the
+  // Deployment's NODE_OPTIONS (manifests/webhook.yaml) unless BENCH_WEBHOOK_NODE_OPTIONS says otherwise.
   const webhookPort = await freePort();
   const webhook = spawn(process.execPath, [...(process.env['BENCH_WEBHOOK_NODE_OPTIONS'] ?? '').split(' ').filter(Boolean), cli, 'webhook', '--cert', join(dir, 'tls.crt'), '--key', join(dir, 'tls.key'), '--ca-file', join(dir, 'ca.crt'), '--port', String(webhookPort), '--host', '127.0.0.1'], {
     stdio: ['ignore', 'ignore', 'inherit'],
-    env: { ...process.env, DEMOMAIL_DRAIN_SECONDS: '0' },
+    env: { ...process.env, DEMOMAIL_DRAIN_SECONDS: '0', NODE_OPTIONS: deployedNodeOptions() },
   });
   await waitReady(webhook, webhookPort, webhookCa.certPem, 'demomail webhook');
 
@@ -153,7 +160,7 @@ async function main(): Promise<void> {
       tlsOptions: { ca: webhookCa.certPem, servername: 'localhost' },
     });
 
-  console.log(`demomail admission benchmark — Node ${process.version}, ${ROUNDS} rounds x ${SECONDS} s per server, ${CONNECTIONS} keep-alive TLS connections, each server its own process`);
+  console.log(`demomail admission benchmark — Node ${process.version}, ${ROUNDS} rounds x ${SECONDS} s per server, ${CONNECTIONS} keep-alive TLS connections, each server its own process; webhook NODE_OPTIONS "${deployedNodeOptions()}"`);
   console.log(
     `AdmissionReview (${POD} pod): ${Buffer.byteLength(body)} bytes; answer ${Buffer.byteLength(probe.text)} bytes: ${ops} ops, patch ${Buffer.byteLength(patchJson)} bytes of JSON, ${probeJson.response.patch.length} base64`,
   );
