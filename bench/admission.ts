@@ -6,7 +6,7 @@
 //   npm run bench:admission
 //   BENCH_ROUNDS=3 BENCH_SECONDS=5 BENCH_CONNECTIONS=16 BENCH_POD=compact|large npm run bench:admission
 //   BENCH_WEBHOOK_NODE_OPTIONS='--cpu-prof --cpu-prof-dir=/tmp/prof' (node flags for the webhook process)
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
 import { createServer } from 'node:net';
@@ -15,6 +15,8 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import autocannon, { type Result } from 'autocannon';
 import { createCertificateAuthority, createServerCertificate } from '../src/pki/certificates.js';
+import { settingsFrom, injectionSettings } from '../src/config.js';
+import { desiredInitContainer } from '../src/inject/template.js';
 import { admissionReview, civicrmPod, compactCivicrmPod } from './fixtures.js';
 
 const ROUNDS = boundedInt('BENCH_ROUNDS', 3, 1, 10);
@@ -67,6 +69,19 @@ function memoryKib(pid: number): { rss: number; peak: number } {
 function deployedNodeOptions(): string {
   const manifest = readFileSync(join(here, '..', '..', 'manifests', 'webhook.yaml'), 'utf8');
   return /- name: NODE_OPTIONS\s+value: (.+)/.exec(manifest)?.[1]?.trim() ?? '';
+}
+
+/**
+ * Peak RSS of `demomail install-ca` as the injected init container runs it (the process reports its own
+ * resourceUsage().maxRSS on exit), next to the memory limit the injection gives it.
+ */
+function initContainerFootprint(dir: string, caPem: string): string {
+  const report = join(dir, 'install-ca-maxrss');
+  const hook = `data:text/javascript,import {writeFileSync} from "node:fs"; process.on("exit", () => writeFileSync(${JSON.stringify(report)}, String(process.resourceUsage().maxRSS)));`;
+  const run = spawnSync(process.execPath, ['--import', hook, cli, 'install-ca', '--dir', join(dir, 'trust')], { env: { ...process.env, DEMOMAIL_CA_PEM: caPem }, encoding: 'utf8' });
+  if (run.status !== 0) throw new Error(`install-ca failed: ${run.stderr}`);
+  const limit = ((desiredInitContainer(injectionSettings(settingsFrom({}), caPem))['resources'] as { limits: { memory: string } }).limits.memory);
+  return `init container (demomail install-ca, Node ${process.version}): peak RSS ${mib(Number(readFileSync(report, 'utf8')))} of its ${limit} limit`;
 }
 
 function freePort(): Promise<number> {
@@ -212,6 +227,8 @@ async function main(): Promise<void> {
     `webhook / baseline: req/s ${ratio(mine.rps, base.rps)} (target ≥ 0.6)  p99 ${ratio(mine.p99, base.p99)} (≤ 1.5)  CPU/request ${mine.cpu.toFixed(3)} ms (≤ 0.15)  ` +
       `idle RSS ${ratio(mine.idle, base.idle)} (≤ 1.2)  peak RSS ${ratio(mine.peak, base.peak)} (≤ 1.2)`,
   );
+
+  console.log(initContainerFootprint(dir, mailCa.certPem));
 
   for (const { child } of Object.values(servers)) child.kill('SIGTERM');
   await Promise.all(Object.values(servers).map(({ child }) => (child.exitCode === null ? new Promise((r) => child.once('exit', r)) : undefined)));
