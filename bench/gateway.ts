@@ -1,15 +1,18 @@
 // Gateway benchmark (not a test): TLS submissions through `demomail gateway` (implicit TLS, AUTH,
 // routing, delivery into GreenMail, capture) vs straight into GreenMail's own SMTPS, the same messages
 // (10 KB and 1 MB), the same number of kept-open connections, alternating rounds in one run. Then the
-// gateway's RSS with a full capture store (5,000 × 50 KB).
+// gateway's RSS with a full capture store (5,000 × 50 KB; the store keeps them compressed at rest), and
+// what that compression costs per message.
 //
 // Both sides run exactly as rendered by the bootstrap (scripts/lib: the real GreenMail jar and the
 // real `demomail gateway` process); the baseline is a second GreenMail with the same options plus
 // `-Dgreenmail.smtps.*` (the pod's GreenMail has no SMTPS any more).
 //
 //   npm run bench:gateway
-//   BENCH_ROUNDS=3 BENCH_CONNECTIONS=4 BENCH_SMALL=300 BENCH_LARGE=30 BENCH_FILL=5000 npm run bench:gateway
+//   BENCH_ROUNDS=3 BENCH_CONNECTIONS=4 BENCH_SMALL=300 BENCH_LARGE=30 BENCH_FILL=5000 BENCH_ATTACHMENT=random npm run bench:gateway
+import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { deflateRawSync } from 'node:zlib';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { spawnSync } from 'node:child_process';
@@ -26,6 +29,13 @@ const CONNECTIONS = boundedInt('BENCH_CONNECTIONS', 4, 1, 32);
 const SMALL = boundedInt('BENCH_SMALL', 300, 10, 5000);
 const LARGE = boundedInt('BENCH_LARGE', 30, 2, 500);
 const FILL = boundedInt('BENCH_FILL', 5000, 0, 20_000);
+/**
+ * The "PDF": `random` bytes (a real PDF's streams are compressed: its base64 deflates by ≈ 25 %, like
+ * this), or `constant` (one repeated byte, what this bench sent before the store compressed: its base64
+ * deflates to ≈ 2 %, which would flatter the compressed store).
+ */
+const ATTACHMENT = process.env['BENCH_ATTACHMENT'] || 'random';
+if (ATTACHMENT !== 'random' && ATTACHMENT !== 'constant') throw new Error(`BENCH_ATTACHMENT=${ATTACHMENT} must be random or constant`);
 
 function boundedInt(name: string, fallback: number, min: number, max: number): number {
   const raw = process.env[name];
@@ -43,7 +53,8 @@ const mib = (bytes: number): string => `${(bytes / 1024 / 1024).toFixed(0)} MiB`
 
 /** A message of about `bytes` bytes: a short text part and a base64 attachment (what demo mail looks like). */
 function message(bytes: number, n: number): string {
-  const attachment = Buffer.alloc(Math.max(0, Math.floor((bytes - 1200) * 0.74)), n % 251).toString('base64').replace(/.{76}/g, '$&\r\n');
+  const length = Math.max(0, Math.floor((bytes - 1200) * 0.74));
+  const attachment = (ATTACHMENT === 'random' ? randomBytes(length) : Buffer.alloc(length, n % 251)).toString('base64').replace(/.{76}/g, '$&\r\n');
   return [
     'From: smtp@demomail.test',
     'To: imap@demomail.test',
@@ -117,6 +128,37 @@ async function metric(httpPort: number, name: string): Promise<number> {
   return Number(new RegExp(`^${name} (\\S+)$`, 'm').exec(text)?.[1] ?? 0);
 }
 
+/** A text/HTML newsletter of about `bytes` bytes (prose from the repository's README), as nodemailer sends it. */
+async function newsletter(bytes: number): Promise<Buffer> {
+  const prose = readFileSync(join(repo, 'README.md'), 'utf8').replace(/[`#*|]/g, '').slice(0, Math.floor(bytes * 0.35));
+  const html = `<!doctype html><html><body style="font-family:Arial,sans-serif;color:#333">${prose
+    .split(/\n{2,}/)
+    .map((p) => `<p style="margin:0 0 12px 0;line-height:1.5">${p.replace(/&/g, '&amp;').replace(/</g, '&lt;')}</p>`)
+    .join('\n')}<p><a href="https://example.org/unsubscribe?c=1234">Unsubscribe</a></p></body></html>`;
+  const transport = nodemailer.createTransport({ streamTransport: true, buffer: true, newline: 'windows' });
+  const info = await transport.sendMail({ from: 'Org <org@demomail.test>', to: 'donor@example.org', subject: 'Spring newsletter', text: prose, html });
+  return info.message as Buffer;
+}
+
+/** What the store's background compression (deflateRaw level 1) saves and costs, per message, in this process. */
+async function compressionReport(): Promise<string> {
+  const samples: [string, Buffer][] = [
+    ['10 KB bench message', Buffer.from(message(10 * 1024, 1))],
+    ['50 KB bench message', Buffer.from(message(50 * 1024, 1))],
+    ['1 MB bench message', Buffer.from(message(1024 * 1024, 1))],
+    ['text/HTML newsletter', await newsletter(50 * 1024)],
+  ];
+  const lines = samples.map(([name, raw]) => {
+    const runs = raw.length > 200_000 ? 20 : 200;
+    let out = deflateRawSync(raw, { level: 1 });
+    const t0 = performance.now();
+    for (let i = 0; i < runs; i++) out = deflateRawSync(raw, { level: 1 });
+    const ms = (performance.now() - t0) / runs;
+    return `  ${name.padEnd(22)} ${(raw.length / 1024).toFixed(0).padStart(5)} KiB → ${(out.length / 1024).toFixed(0).padStart(5)} KiB (${((100 * out.length) / raw.length).toFixed(0)} %), deflateRaw level 1 ${ms.toFixed(2)} ms`;
+  });
+  return `Compression at rest (attachment ${ATTACHMENT}; one core, synchronous here, on the threadpool in the gateway)\n${lines.join('\n')}\n\n`;
+}
+
 async function main(): Promise<void> {
   const jar = process.env['DEMOMAIL_GREENMAIL_JAR'] || spawnSync('bash', [join(repo, 'scripts/greenmail-jar.sh')], { encoding: 'utf8' }).stdout.trim().split('\n').at(-1) || '';
   const settings = settingsFrom({});
@@ -152,7 +194,8 @@ async function main(): Promise<void> {
       { name: 'GreenMail SMTPS (direct)', port: direct.ports['smtps'] as number },
       { name: 'demomail gateway 465', port: gateway.ports.smtps },
     ];
-    process.stdout.write(`Node ${process.version}; ${CONNECTIONS} TLS connections per side, ${ROUNDS} alternating rounds; 10 KB × ${SMALL}, 1 MB × ${LARGE} per round\n\n`);
+    process.stdout.write(`Node ${process.version}; ${CONNECTIONS} TLS connections per side, ${ROUNDS} alternating rounds; 10 KB × ${SMALL}, 1 MB × ${LARGE} per round; attachment ${ATTACHMENT}\n\n`);
+    process.stdout.write(await compressionReport());
     for (const [size, count] of ROUNDS === 0 ? [] : ([[10 * 1024, SMALL], [1024 * 1024, LARGE]] as const)) {
       const results = new Map<string, Round[]>(targets.map((t) => [t.name, []]));
       for (let r = 0; r < ROUNDS; r++) {
@@ -197,17 +240,25 @@ async function main(): Promise<void> {
         }),
       );
       for (const t of transports) t.close();
+      // The last messages' compression runs in the background: wait until the held bytes settle.
+      for (let held = -1, i = 0; i < 50; i++) {
+        const now = await metric(gateway.ports.http, 'demomail_gateway_store_held_bytes');
+        if (now === held) break;
+        held = now;
+        await new Promise((resolve) => setTimeout(resolve, 200));
+      }
       const filled = rssOf(gateway.pid);
       peak = Math.max(peak, filled);
       const messages = await metric(gateway.ports.http, 'demomail_gateway_store_messages');
       const bytes = await metric(gateway.ports.http, 'demomail_gateway_store_bytes');
+      const held = await metric(gateway.ports.http, 'demomail_gateway_store_held_bytes');
       const evictions = await metric(gateway.ports.http, 'demomail_gateway_store_evictions');
       const heapUsed = await metric(gateway.ports.http, 'nodejs_heap_size_used_bytes');
       const heapTotal = await metric(gateway.ports.http, 'nodejs_heap_size_total_bytes');
       const external = await metric(gateway.ports.http, 'nodejs_external_memory_bytes');
       process.stdout.write(
-        `Full store: ${messages} messages (${evictions} evicted), store bytes ${mib(bytes)}, filled in ${((performance.now() - started) / 1000).toFixed(0)} s\n` +
-          `  gateway RSS idle ${mib(idle)}, with the full store ${mib(filled)} (peak while filling ${mib(peak)}); RSS − store bytes = ${mib(filled - bytes)}\n` +
+        `Full store: ${messages} messages (${evictions} evicted), store bytes ${mib(bytes)} raw, held ${mib(held)} (compressed at rest), filled in ${((performance.now() - started) / 1000).toFixed(0)} s\n` +
+          `  gateway RSS idle ${mib(idle)}, with the full store ${mib(filled)} (peak while filling ${mib(peak)}); RSS − store bytes (raw) = ${mib(filled - bytes)}, RSS − held = ${mib(filled - held)}\n` +
           `  V8 heap used ${mib(heapUsed)} of ${mib(heapTotal)}, external (Buffers) ${mib(external)}\n`,
       );
     }

@@ -23,7 +23,8 @@ export function createGatewayMetrics(store: CaptureStore, options: { defaultMetr
   if (options.defaultMetrics ?? true) collectDefaultMetrics({ register: registry });
   const registers = [registry];
   new Gauge({ name: 'demomail_gateway_store_messages', help: 'Messages in the capture store', registers, collect() { this.set(store.stats().messages); } });
-  new Gauge({ name: 'demomail_gateway_store_bytes', help: 'Bytes accounted to the capture store', registers, collect() { this.set(store.stats().bytes); } });
+  new Gauge({ name: 'demomail_gateway_store_bytes', help: 'Bytes accounted to the capture store, messages at their raw size (what STORE_MAX_BYTES bounds)', registers, collect() { this.set(store.stats().bytes); } });
+  new Gauge({ name: 'demomail_gateway_store_held_bytes', help: 'Bytes the capture store actually holds: the same accounting with messages compressed at rest', registers, collect() { this.set(store.stats().heldBytes); } });
   new Gauge({ name: 'demomail_gateway_store_evictions', help: 'Messages evicted from the capture store (oldest first) since start', registers, collect() { this.set(store.stats().evictions); } });
   return {
     registry,

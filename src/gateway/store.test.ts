@@ -1,5 +1,7 @@
+import { randomBytes } from 'node:crypto';
+import { deflateRawSync } from 'node:zlib';
 import t from 'tap';
-import { CaptureStore, parseSearch, storedBytes, type CaptureInput, type StoreEvent } from './store.js';
+import { CaptureStore, COMPRESS_MIN_BYTES, parseSearch, storedBytes, type CaptureInput, type StoreEvent } from './store.js';
 
 function input(subject: string, opts: Partial<CaptureInput> & { bytes?: number } = {}): CaptureInput {
   const raw = Buffer.alloc(opts.bytes ?? 100, 'x');
@@ -64,7 +66,7 @@ t.test('delete and purge', async (t) => {
   t.equal(store.delete(a.id), false);
   t.equal(store.stats().messages, 1);
   store.purge();
-  t.same(store.stats(), { messages: 0, bytes: 0, evictions: 0 });
+  t.same(store.stats(), { messages: 0, bytes: 0, heldBytes: 0, evictions: 0 });
 });
 
 t.test('a raw Buffer that is a view onto a larger ArrayBuffer is stored as its own copy', async (t) => {
@@ -83,4 +85,99 @@ t.test('free text matches any one field, the body text included', async (t) => {
   store.add(input('Quarterly Report'));
   for (const search of ['quarterly', 'sender@demomail', 'a@demomail.test', 'body of quarterly']) t.equal(store.list({ search }).total, 1, search);
   t.equal(store.list({ search: 'nowhere' }).total, 0);
+});
+
+/** A text message of about `bytes` bytes: headers and varied prose (compresses like real mail). */
+function textMessage(bytes: number): Buffer {
+  const words = 'thank you for your donation to the spring campaign your receipt number is attached please keep it for your tax records'.split(' ');
+  let body = 'From: Org <org@demomail.test>\r\nTo: donor@example.org\r\nSubject: Your receipt\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n';
+  for (let i = 0; body.length < bytes; i++) body += `${words[(i * 7 + (i >> 3)) % words.length]}${i % 13 === 12 ? '.\r\n' : ' '}`;
+  return Buffer.from(body.slice(0, bytes));
+}
+
+t.test('compressed at rest: byte-identical round trip, bounds on raw bytes, held bytes on what is kept', async (t) => {
+  const store = new CaptureStore({ maxMessages: 100, maxBytes: 1024 ** 3 });
+  const samples: [string, Buffer][] = [
+    ['text', textMessage(50_000)],
+    ['binary (random bytes)', randomBytes(50_000)],
+    ['binary with zeros', Buffer.concat([Buffer.alloc(30_000), randomBytes(2_000), Buffer.alloc(30_000, 0xff)])],
+    ['empty', Buffer.alloc(0)],
+    ['just below the minimum', Buffer.alloc(COMPRESS_MIN_BYTES - 1, 'a')],
+    ['at the minimum', Buffer.alloc(COMPRESS_MIN_BYTES, 'a')],
+  ];
+  const stored = samples.map(([name, raw]) => ({ name, raw: Buffer.from(raw), record: store.add({ ...input(name), raw }) }));
+  const before = store.stats();
+  t.equal(before.heldBytes, before.bytes, 'held = accounted until the compression ran');
+  for (const { name, raw, record } of stored) t.ok(record.raw.equals(raw), `${name}: identical right after add`);
+  await store.compressed();
+  for (const { name, raw, record } of stored) {
+    t.ok(record.raw.equals(raw), `${name}: identical after compression (record from add)`);
+    t.ok(store.get(record.id)?.raw.equals(raw), `${name}: identical through get`);
+    t.equal(record.size, raw.length, `${name}: size stays the raw size`);
+  }
+  const after = store.stats();
+  t.equal(after.bytes, before.bytes, 'accounted bytes stay on raw sizes');
+  const text = stored[0]?.raw as Buffer;
+  const saved = text.length - deflateRawSync(text, { level: 1 }).length;
+  const atMin = COMPRESS_MIN_BYTES - deflateRawSync(Buffer.alloc(COMPRESS_MIN_BYTES, 'a'), { level: 1 }).length;
+  const zeros = (stored[2]?.raw as Buffer).length - deflateRawSync(stored[2]?.raw as Buffer, { level: 1 }).length;
+  t.equal(after.heldBytes, before.bytes - saved - atMin - zeros, 'held bytes: text, zeros and the minimum-size one compressed; random, empty and tiny kept raw');
+  t.ok(after.heldBytes < after.bytes - 40_000);
+  t.same(JSON.parse(JSON.stringify(stored[0]?.record)).raw, JSON.parse(JSON.stringify(text)), 'raw is an enumerable field as before');
+  t.ok(Object.keys({ ...(stored[0]?.record as object) }).includes('raw'), 'and kept by a spread');
+  store.purge();
+  t.same(store.stats(), { messages: 0, bytes: 0, heldBytes: 0, evictions: 0 });
+});
+
+t.test('incompressible data is kept raw: the same Buffer, no inflate on read', async (t) => {
+  const store = new CaptureStore({ maxMessages: 10, maxBytes: 1024 ** 2 });
+  const raw = randomBytes(20_000);
+  const record = store.add({ ...input('random'), raw });
+  await store.compressed();
+  t.equal(record.raw, raw, 'the very Buffer stored');
+  t.equal(store.stats().heldBytes, store.stats().bytes);
+  // base64 of random bytes saves ≈ 25 %: kept compressed.
+  const b64 = Buffer.from(randomBytes(15_000).toString('base64').replace(/.{76}/g, '$&\r\n'));
+  const encoded = store.add({ ...input('base64'), raw: b64 });
+  await store.compressed();
+  t.ok(encoded.raw.equals(b64));
+  t.ok(store.stats().heldBytes < store.stats().bytes - b64.length / 5, 'base64 attachment saves a fifth or more');
+});
+
+t.test('delete, eviction and purge while a compression is queued or in flight: gone for good, nothing leaks', async (t) => {
+  const store = new CaptureStore({ maxMessages: 3, maxBytes: 1024 ** 3 });
+  const raw = textMessage(2_000_000); // a few ms on the threadpool: still in flight when we act
+  const a = store.add({ ...input('a'), raw });
+  const b = store.add({ ...input('b'), raw }); // queued behind a
+  t.equal(store.delete(a.id), true, 'deleted while in flight');
+  t.equal(store.delete(b.id), true, 'deleted while queued');
+  const c = store.add({ ...input('c'), raw });
+  for (const n of [1, 2, 3]) store.add({ ...input(`d${n}`), raw }); // evicts c (count bound) while queued or in flight
+  t.equal(store.get(c.id), undefined);
+  await store.compressed();
+  t.equal(store.get(a.id), undefined, 'no resurrection after delete');
+  t.equal(store.get(b.id), undefined);
+  t.equal(store.get(c.id), undefined, 'no resurrection after eviction');
+  t.same(store.list().messages.map((m) => m.summary.subject), ['d3', 'd2', 'd1']);
+  t.ok(a.raw.equals(raw) && c.raw.equals(raw), 'a reader still holding a removed record gets its bytes');
+  const stats = store.stats();
+  t.equal(stats.bytes, 3 * storedBytes({ ...input('x'), raw }) + 3 * 'body of dn'.length - 3 * 'body of x'.length);
+  const each = deflateRawSync(raw, { level: 1 }).length + (stats.bytes / 3 - raw.length);
+  t.equal(stats.heldBytes, 3 * each, 'held bytes count only the three stored, compressed');
+
+  const e = store.add({ ...input('e'), raw }); // in flight at once (the queue was idle)
+  for (const n of [1, 2, 3]) store.add({ ...input(`f${n}`), raw }); // evicts d1–d3 and e
+  t.equal(store.get(e.id), undefined, 'evicted while in flight');
+  t.equal(store.stats().evictions, 5);
+  await store.compressed();
+  t.equal(store.get(e.id), undefined, 'no resurrection after an eviction in flight');
+  t.equal(store.stats().heldBytes, 3 * each);
+
+  const p = store.add({ ...input('p'), raw });
+  store.purge();
+  t.same(store.stats(), { messages: 0, bytes: 0, heldBytes: 0, evictions: 6 }, 'purge while in flight');
+  await store.compressed();
+  t.equal(store.get(p.id), undefined);
+  t.same(store.stats(), { messages: 0, bytes: 0, heldBytes: 0, evictions: 6 }, 'the late result changes nothing');
+  t.ok(p.raw.equals(raw) && e.raw.equals(raw));
 });
