@@ -76,7 +76,23 @@ function backtrack(trace: readonly Int32Array[], n: number, m: number, matched: 
  * different to line up (the caller then uses `edited`). Lines are compared without a trailing
  * `\r`; lines kept from `source` keep theirs, new lines get `eol`.
  */
-export function mergeLines(source: readonly string[], base: readonly string[], edited: readonly string[], eol: '\n' | '\r\n'): string[] | undefined {
+/**
+ * What mergeLines made of `source`: blocks of new lines put between its lines (`at`: the index of
+ * the source line they go before; `lines` without line endings), and whether that is all it did
+ * (`pure`: every source line kept, in order, none replaced).
+ */
+export interface MergeEdits {
+  insertions: Array<{ at: number; lines: string[] }>;
+  pure: boolean;
+}
+
+export function mergeLines(
+  source: readonly string[],
+  base: readonly string[],
+  edited: readonly string[],
+  eol: '\n' | '\r\n',
+  edits: MergeEdits = { insertions: [], pure: true },
+): string[] | undefined {
   const plainSource = source.map((line) => (line.endsWith('\r') ? line.slice(0, -1) : line));
   const toSource = matchLines(base, plainSource);
   const toEdited = matchLines(base, edited);
@@ -101,10 +117,23 @@ export function mergeLines(source: readonly string[], base: readonly string[], e
     const baseChunk = base.slice(b + 1, i);
     const editedChunk = edited.slice(e + 1, nextE);
     const sourceChunk = source.slice(s + 1, nextS);
+    const insert = (at: number, lines: string[]): void => {
+      if (lines.length > 0) edits.insertions.push({ at, lines });
+    };
     if (same(editedChunk, baseChunk)) out.push(...sourceChunk);
-    else if (startsWith(editedChunk, baseChunk)) out.push(...sourceChunk, ...editedChunk.slice(baseChunk.length).map(newLine));
-    else if (endsWith(editedChunk, baseChunk)) out.push(...editedChunk.slice(0, -baseChunk.length || undefined).map(newLine), ...sourceChunk);
-    else out.push(...editedChunk.map(newLine));
+    else if (startsWith(editedChunk, baseChunk)) {
+      const added = editedChunk.slice(baseChunk.length);
+      out.push(...sourceChunk, ...added.map(newLine));
+      insert(nextS, added);
+    } else if (endsWith(editedChunk, baseChunk)) {
+      const added = editedChunk.slice(0, -baseChunk.length || undefined);
+      out.push(...added.map(newLine), ...sourceChunk);
+      insert(s + 1, added);
+    } else {
+      out.push(...editedChunk.map(newLine));
+      if (sourceChunk.length > 0) edits.pure = false;
+      else insert(s + 1, editedChunk);
+    }
     if (!atEnd) out.push(source[nextS]!);
     s = nextS;
     e = nextE;

@@ -19,7 +19,8 @@ import {
   type YAMLError,
 } from 'yaml';
 import { POD_OPT_IN_LABEL, type InjectionSettings } from '../config.js';
-import { mergeLines } from './line-merge.js';
+import { withInsertions, skeletonOf, type Fragment, type Skeleton } from './insertions.js';
+import { mergeLines, type MergeEdits } from './line-merge.js';
 import { InjectionRefused, isObject, planInjection, type JsonObject } from './plan.js';
 import { applyPatchToDocument, DocumentPatchError } from './yaml-patch.js';
 
@@ -140,7 +141,7 @@ function lineAndColumn(text: string, offset: number): string {
  */
 export function injectManifests(text: string, settings: InjectionSettings, options: ManifestOptions): string {
   const { source } = options;
-  const context: Context = { source, settings, defaultNamespace: options.namespace || 'default', onWarning: options.onWarning };
+  const context: Context = { source, settings, defaultNamespace: options.namespace || 'default', onWarning: options.onWarning, fragments: new Map() };
   const out: string[] = [];
   let start = 0;
   let line = 1;
@@ -148,6 +149,7 @@ export function injectManifests(text: string, settings: InjectionSettings, optio
     throwOnYamlError(doc.errors, text, source);
     const end = last ? text.length : doc.range[2];
     const segment = text.slice(start, end);
+    const segmentStart = start;
     const docLine = line + countLines(text, start, doc.range[0]);
     line += countLines(text, start, end);
     start = end;
@@ -163,7 +165,7 @@ export function injectManifests(text: string, settings: InjectionSettings, optio
     // Each alias becomes its own copy, as in the JSON the API server (and so the webhook) sees.
     const expected = unshared(object) as JsonObject;
     const ops = injectObject(expected, '', context, `${source}:${docLine}`);
-    out.push(ops.length === 0 ? segment : renderInjected(doc, segment, ops, expected, `${source}:${docLine}`, context));
+    out.push(ops.length === 0 ? segment : renderInjected(doc, segment, segmentStart, object, ops, expected, `${source}:${docLine}`, context));
   }
   // No document at all (only comments or blank lines): nothing to carry them but the text itself.
   return out.length === 0 ? text : out.join('');
@@ -194,6 +196,8 @@ interface Context {
   settings: InjectionSettings;
   defaultNamespace: string;
   onWarning: ((message: string) => void) | undefined;
+  /** What the blocks inserted into injected documents read as (insertions.ts), by their text. */
+  fragments: Map<string, unknown>;
 }
 
 /** Injects the object's pod (template) in place; returns the ops applied, with paths from the document root. */
@@ -274,7 +278,16 @@ function describeValue(value: unknown): string {
  * reads back as the webhook's result, else the library's rendering of the patched document,
  * else (never seen; a bug in yaml-patch.ts) the patched JSON with a warning.
  */
-function renderInjected(doc: Document.Parsed, segment: string, ops: readonly Operation[], expected: JsonObject, where: string, context: Context): string {
+function renderInjected(
+  doc: Document.Parsed,
+  segment: string,
+  segmentStart: number,
+  original: unknown,
+  ops: readonly Operation[],
+  expected: JsonObject,
+  where: string,
+  context: Context,
+): string {
   const eol = segment.includes('\r\n') ? '\r\n' : '\n';
   const finalNewline = segment.endsWith('\n');
   const withEnding = (text: string): string => {
@@ -283,7 +296,16 @@ function renderInjected(doc: Document.Parsed, segment: string, ops: readonly Ope
   };
   const options = renderOptionsLike(segment);
   // The library keeps a `\r` inside comments it reads from CRLF text: edit an LF copy instead.
-  if (eol === '\r\n') doc = soleDocument(segment.replace(/\r\n/g, '\n')) ?? doc;
+  const sourceLines = (finalNewline ? segment : `${segment}\n`).split('\n');
+  const plainLines = eol === '\r\n' ? sourceLines.map((line) => (line.endsWith('\r') ? line.slice(0, -1) : line)) : sourceLines;
+  const plainText = eol === '\r\n' ? plainLines.join('\n') : finalNewline ? segment : `${segment}\n`;
+  let skeleton: Skeleton | undefined;
+  if (eol === '\r\n') {
+    const lf = soleDocument(plainText);
+    if (lf) [doc, skeleton] = [lf, skeletonOf(lf, plainText, 0)];
+  } else {
+    skeleton = skeletonOf(doc, plainText, segmentStart);
+  }
   doc.setSchema('1.1', OUTPUT_DOCUMENT_OPTIONS);
   const base = doc.toString(options);
   let patched = true;
@@ -295,8 +317,15 @@ function renderInjected(doc: Document.Parsed, segment: string, ops: readonly Ope
   }
   if (patched) {
     const edited = doc.toString(options);
-    const sourceLines = (finalNewline ? segment : `${segment}\n`).split('\n');
-    const merged = mergeLines(sourceLines, base.split('\n'), edited.split('\n'), eol);
+    const edits: MergeEdits = { insertions: [], pure: true };
+    const merged = mergeLines(sourceLines, base.split('\n'), edited.split('\n'), eol, edits);
+    // Only blocks added between the user's lines, each proved (from the original's nodes) to be
+    // whole items of the collection the patch adds to: no need to read the whole text again.
+    if (merged && skeleton) {
+      const read = (fragment: string): Fragment => ({ doc: soleDocument(fragment), toJS: (d) => d.toJS({ maxAliasCount: 100, reviver: numberWhereSafe }) });
+      const meaning = withInsertions(unshared(original), skeleton, plainLines, plainText, finalNewline, edits, read, context.fragments);
+      if (meaning !== undefined && isDeepStrictEqual(meaning, expected)) return withEnding(merged.join('\n'));
+    }
     for (const candidate of [merged?.join('\n'), edited]) {
       if (candidate !== undefined && readsAs(candidate, expected)) return withEnding(candidate);
     }
