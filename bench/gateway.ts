@@ -12,6 +12,7 @@
 //   BENCH_ROUNDS=3 BENCH_CONNECTIONS=4 BENCH_SMALL=300 BENCH_LARGE=30 BENCH_FILL=5000 BENCH_ATTACHMENT=random npm run bench:gateway
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
 import { deflateRawSync } from 'node:zlib';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -85,10 +86,24 @@ interface Target {
 interface Round {
   perSecond: number;
   latencies: number[];
+  /** CPU ms (user + system) per message of each measured process during the timed part of the round. */
+  cpuPerMessage: Record<string, number>;
 }
 
+/** The processes whose CPU time is read around each round (name → pid). */
+type Processes = Record<string, number>;
+
+// /proc/PID/stat: utime and stime (fields 14 and 15) in clock ticks, all threads of the process.
+const CLOCK_TICKS = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
+function cpuMs(pid: number): number {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' '); // fields from 3 on (the name may hold spaces)
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / CLOCK_TICKS;
+}
+const cpuSnapshot = (processes: Processes): Record<string, number> => Object.fromEntries(Object.entries(processes).map(([name, pid]) => [name, cpuMs(pid)]));
+
 /** CONNECTIONS workers, each one kept-open TLS connection, sending `count` messages in turn. */
-async function round(target: Target, auth: { user: string; pass: string }, ca: string, size: number, count: number): Promise<Round> {
+async function round(target: Target, auth: { user: string; pass: string }, ca: string, size: number, count: number, processes: Processes): Promise<Round> {
   const transports = Array.from({ length: CONNECTIONS }, () =>
     nodemailer.createTransport({ pool: true, maxConnections: 1, maxMessages: Infinity, host: '127.0.0.1', port: target.port, secure: true, auth, tls: { ca, servername: 'localhost', minVersion: 'TLSv1.2' } }),
   );
@@ -97,6 +112,7 @@ async function round(target: Target, auth: { user: string; pass: string }, ca: s
   await Promise.all(transports.map((t, i) => t.sendMail({ envelope: { from: 'smtp@demomail.test', to: ['imap@demomail.test'] }, raw: message(1000, -i) })));
   const latencies: number[] = [];
   let next = 0;
+  const cpuBefore = cpuSnapshot(processes);
   const started = performance.now();
   await Promise.all(
     transports.map(async (transport) => {
@@ -110,8 +126,10 @@ async function round(target: Target, auth: { user: string; pass: string }, ca: s
     }),
   );
   const seconds = (performance.now() - started) / 1000;
+  const cpuAfter = cpuSnapshot(processes);
   for (const t of transports) t.close();
-  return { perSecond: count / seconds, latencies };
+  const cpuPerMessage = Object.fromEntries(Object.keys(processes).map((name) => [name, ((cpuAfter[name] ?? 0) - (cpuBefore[name] ?? 0)) / count]));
+  return { perSecond: count / seconds, latencies, cpuPerMessage };
 }
 
 async function purge(greenmail: RunningGreenmail): Promise<void> {
@@ -194,14 +212,17 @@ async function main(): Promise<void> {
       { name: 'GreenMail SMTPS (direct)', port: direct.ports['smtps'] as number },
       { name: 'demomail gateway 465', port: gateway.ports.smtps },
     ];
-    process.stdout.write(`Node ${process.version}; ${CONNECTIONS} TLS connections per side, ${ROUNDS} alternating rounds; 10 KB × ${SMALL}, 1 MB × ${LARGE} per round; attachment ${ATTACHMENT}\n\n`);
+    // CPU time per message of every process on either path (a process not on a path shows ≈ 0 there).
+    const processes: Processes = { 'bench client': process.pid, gateway: gateway.pid, "pod's GreenMail": behind.pid, 'direct GreenMail': direct.pid };
+    const load = () => loadavg().map((l) => l.toFixed(2)).join(' ');
+    process.stdout.write(`Node ${process.version}; ${CONNECTIONS} TLS connections per side, ${ROUNDS} alternating rounds; 10 KB × ${SMALL}, 1 MB × ${LARGE} per round; attachment ${ATTACHMENT}; load average ${load()}\n\n`);
     process.stdout.write(await compressionReport());
     for (const [size, count] of ROUNDS === 0 ? [] : ([[10 * 1024, SMALL], [1024 * 1024, LARGE]] as const)) {
       const results = new Map<string, Round[]>(targets.map((t) => [t.name, []]));
       for (let r = 0; r < ROUNDS; r++) {
         const order = r % 2 === 0 ? targets : [...targets].reverse();
         for (const target of order) {
-          results.get(target.name)?.push(await round(target, auth, plan.mailCaBundle, size, count));
+          results.get(target.name)?.push(await round(target, auth, plan.mailCaBundle, size, count, processes));
           await purge(behind);
           await purge(direct);
         }
@@ -209,12 +230,19 @@ async function main(): Promise<void> {
       const summary = targets.map((t) => {
         const rounds = results.get(t.name) ?? [];
         const all = rounds.flatMap((x) => x.latencies);
-        return { name: t.name, perSecond: median(rounds.map((x) => x.perSecond)), p50: percentile(all, 50), p99: percentile(all, 99) };
+        const cpu = Object.fromEntries(Object.keys(processes).map((p) => [p, median(rounds.map((x) => x.cpuPerMessage[p] ?? 0))]));
+        return { name: t.name, perSecond: median(rounds.map((x) => x.perSecond)), p50: percentile(all, 50), p99: percentile(all, 99), cpu };
       });
       process.stdout.write(`${size === 10 * 1024 ? '10 KB' : '1 MB'} messages (median of rounds; latencies over all messages)\n`);
       for (const s of summary) process.stdout.write(`  ${s.name.padEnd(26)} ${s.perSecond.toFixed(1).padStart(7)} msg/s   p50 ${s.p50.toFixed(1).padStart(6)} ms   p99 ${s.p99.toFixed(1).padStart(6)} ms\n`);
       const [base, ours] = summary as [typeof summary[0], typeof summary[0]];
-      process.stdout.write(`  ratio gateway / direct: throughput ${(ours.perSecond / base.perSecond).toFixed(2)}, p50 ${(ours.p50 / base.p50).toFixed(2)}×, p99 ${(ours.p99 / base.p99).toFixed(2)}×\n\n`);
+      process.stdout.write(`  ratio gateway / direct: throughput ${(ours.perSecond / base.perSecond).toFixed(2)}, p50 ${(ours.p50 / base.p50).toFixed(2)}×, p99 ${(ours.p99 / base.p99).toFixed(2)}×\n`);
+      process.stdout.write(`  CPU ms per message (median of rounds): ${Object.keys(processes).join(' / ')} / total\n`);
+      for (const s of summary) {
+        const values = Object.keys(processes).map((p) => s.cpu[p] ?? 0);
+        process.stdout.write(`  ${s.name.padEnd(26)} ${[...values, values.reduce((a, b) => a + b, 0)].map((v) => v.toFixed(2).padStart(7)).join(' ')}\n`);
+      }
+      process.stdout.write(`  load average ${load()}\n\n`);
     }
 
     if (FILL > 0) {

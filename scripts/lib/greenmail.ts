@@ -60,6 +60,8 @@ export interface GreenmailPorts {
 export interface RunningGreenmail {
   host: '127.0.0.1';
   ports: GreenmailPorts;
+  /** The java process (benchmarks read its CPU time from /proc). */
+  pid: number;
   /** The java arguments with every secret value replaced by "***". */
   redactedArgs: string[];
   /** The last lines GreenMail printed. */
@@ -282,6 +284,7 @@ async function startGreenmailOnce(opts: StartGreenmailOptions): Promise<RunningG
     return {
       host: LOOPBACK,
       ports: line.ports,
+      pid: spawned.pid ?? -1,
       redactedArgs,
       logTail: (lines = 40) => output.slice(-lines).join('\n'),
       stop: cleanup,

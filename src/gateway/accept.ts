@@ -1,10 +1,12 @@
 // The accept path (DESIGN §7): route, deliver every copy into GreenMail, then store. A message counts
-// as accepted only when both happened; the SMTP layer answers 250 after `accept` resolves and 451
-// when it rejects. Simulated outcomes (DSNs, auto-replies) are generated afterwards and go through
-// the same path with origin `generated`.
+// as accepted only when both happened; the SMTP layer answers 250 after `finish` (or `accept`)
+// resolves and 451 when it rejects. A client's message is begun when its DATA starts (`begin`): its
+// copies are streamed into GreenMail while it arrives and only get their final dot at the end of data.
+// Simulated outcomes (DSNs, auto-replies) are generated afterwards and go through the same path
+// (whole, with `accept`) with origin `generated`.
 import type { Logger } from 'pino';
 import { generateMessage } from './dsn.js';
-import { deliveryCopy, type DeliverFn } from './delivery.js';
+import { deliveryCopy, deliveryPrefix, type DeliverFn, type StreamedCopy, type StreamFn } from './delivery.js';
 import type { GatewayMetrics } from './metrics.js';
 import { planRouting, routeGenerated, type Envelope, type RoutingSettings, type SimulatedOutcome } from './routing.js';
 import type { CaptureStore, CapturedMessage, GeneratedFrom, MessageOrigin } from './store.js';
@@ -23,6 +25,8 @@ export interface IncomingMessage {
 export interface AcceptDeps {
   store: CaptureStore;
   deliver: DeliverFn;
+  /** Opens a copy streamed into GreenMail while the message arrives; without it every copy goes out whole after the end of data. */
+  stream?: StreamFn;
   routing: RoutingSettings;
   metrics: GatewayMetrics;
   logger: Logger;
@@ -44,26 +48,83 @@ export class DeliveryError extends Error {
 }
 
 
+/** Copies of one message streamed while it arrives; the others go out whole after the end of data. */
+export const MAX_STREAMED_COPIES = 4;
+
+/** A message whose DATA is arriving: its copies are already on their way into GreenMail. */
+export interface IncomingTransaction {
+  /** The next bytes of the message, as the client sends them (smtp-server has already removed the dot-stuffing). */
+  write(chunk: Buffer): void;
+  /** End of data: the whole message (the same bytes as written). Settles like `AcceptPath.accept`. */
+  finish(raw: Buffer): Promise<{ stored: CapturedMessage; simulated: SimulatedOutcome[] }>;
+  /** Over the size limit or the client went away: every streamed copy is dropped before its final dot; nothing is delivered or stored. */
+  abort(): void;
+}
+
 export class AcceptPath {
   constructor(private readonly deps: AcceptDeps) {}
 
   /**
-   * Delivers and stores one message; resolves with the stored record and the outcomes to simulate.
+   * Starts a message when the client's DATA begins: routes the envelope and opens up to
+   * `MAX_STREAMED_COPIES` copies into GreenMail (MAIL, RCPT and DATA go out while the client is still
+   * sending). `finish` then only sends each final dot; `abort` drops them all.
+   */
+  begin(message: Omit<IncomingMessage, 'raw'>): IncomingTransaction {
+    const plan = this.plan(message);
+    const streams = plan.deliveries.map((delivery, i) => (i < MAX_STREAMED_COPIES ? this.deps.stream?.(message.envelope.mailFrom, delivery.mailbox, deliveryPrefix(delivery)) : undefined));
+    let open = true;
+    return {
+      write: (chunk) => {
+        if (open) for (const s of streams) s?.write(chunk);
+      },
+      finish: (raw) => {
+        if (!open) return Promise.reject(new Error('message already finished or aborted'));
+        open = false;
+        return this.complete({ ...message, raw }, plan, streams);
+      },
+      abort: () => {
+        if (!open) return;
+        open = false;
+        for (const s of streams) s?.abort();
+      },
+    };
+  }
+
+  /**
+   * Delivers and stores one whole message; resolves with the stored record and the outcomes to simulate.
    * Copies go out one after the other: when one fails, the rest are not attempted and nothing is
    * stored (the copies already in GreenMail stay there: SMTP has no way to take a message back, so
-   * a client retry after 451 may duplicate them in those mailboxes — a duplicate beats a loss).
+   * a client retry after 451 may duplicate them in those mailboxes — a duplicate beats a loss). With
+   * `begin`, the streamed copies get their final dots together, so with several recipients more than
+   * the copies before the failing one may already be in GreenMail (same consequence).
    */
   async accept(message: IncomingMessage): Promise<{ stored: CapturedMessage; simulated: SimulatedOutcome[] }> {
-    const { store, deliver, routing, metrics, logger } = this.deps;
-    const plan = message.origin === 'generated' ? routeGenerated(message.envelope, routing) : planRouting(message.envelope, routing);
+    return this.complete(message, this.plan(message), []);
+  }
+
+  private plan(message: Pick<IncomingMessage, 'origin' | 'envelope'>) {
+    const { routing } = this.deps;
+    return message.origin === 'generated' ? routeGenerated(message.envelope, routing) : planRouting(message.envelope, routing);
+  }
+
+  /**
+   * End of data. Streamed copies get their final dot (all at once); a streamed copy that failed before
+   * its final dot (GreenMail discarded it) and every copy that was not streamed then go out whole,
+   * one after the other. The first failure ends it: DeliveryError, nothing stored.
+   */
+  private async complete(message: IncomingMessage, plan: ReturnType<AcceptPath['plan']>, streams: (StreamedCopy | undefined)[]): Promise<{ stored: CapturedMessage; simulated: SimulatedOutcome[] }> {
+    const { store, deliver, metrics, logger } = this.deps;
     // Parsed while the copies travel (mailparser is the gateway's biggest per-message cost).
     const summarizing = summarizeMessage(message.raw);
     summarizing.catch(() => {}); // awaited below; a delivery failure must not leave it unhandled
+    const ends = streams.map((s) => s?.end());
     let delivered = 0;
-    for (const delivery of plan.deliveries) {
+    for (const [i, delivery] of plan.deliveries.entries()) {
       try {
-        await deliver(message.envelope.mailFrom, delivery.mailbox, deliveryCopy(message.raw, delivery));
+        const streamed = await ends[i];
+        if (!streamed?.sent) await deliver(message.envelope.mailFrom, delivery.mailbox, deliveryCopy(message.raw, delivery));
       } catch (err) {
+        for (const s of streams.slice(i + 1)) s?.abort();
         throw new DeliveryError(`GreenMail did not take the copy for ${delivery.mailbox}: ${(err as Error).message}`, delivered);
       }
       delivered++;

@@ -1,29 +1,227 @@
 // Delivery into GreenMail's SMTP on 127.0.0.1 (plain, no auth: it listens on loopback only, inside
 // the pod). One SMTP transaction per copy, because each copy carries its own Delivered-To header.
-import nodemailer from 'nodemailer';
+//
+// A copy is streamed into GreenMail while the client is still sending (accept.ts opens it when the
+// client's DATA starts): GreenMail 2.1.7 has no PIPELINING, so MAIL, RCPT and DATA are three round
+// trips on a busy JVM, and they now happen during the client's upload instead of after it. The
+// connections are nodemailer's `SMTPConnection`s in a small pool of our own (nodemailer's pooled
+// transport adds its message composer and queue on top, measured at 1–2 ms of our CPU per 10 KB
+// message and more for GreenMail: `src/gateway/README.md`, "Performance").
+import { PassThrough } from 'node:stream';
+import SMTPConnection from 'nodemailer/lib/smtp-connection';
 import type { Delivery } from './store.js';
 
 /** Puts one copy into one GreenMail mailbox; rejects when GreenMail refuses or is unreachable. */
 export type DeliverFn = (mailFrom: string, mailbox: string, copy: Buffer) => Promise<void>;
 
+/**
+ * One copy on its way into GreenMail while the message is still arriving: `write` the message's
+ * bytes as they come (after the prefix given at the start), then `end` once, or `abort`.
+ */
+export interface StreamedCopy {
+  write(chunk: Buffer): void;
+  /**
+   * Sends the final dot and waits for GreenMail's answer. `{ sent: true }`: the copy is in the mailbox.
+   * `{ sent: false }`: the transaction failed before the final dot (a refused envelope, a lost or
+   * timed-out connection), so GreenMail discarded whatever it had: deliver the copy again from the
+   * buffer. Rejects when it failed after the final dot (GreenMail may or may not have it).
+   */
+  end(): Promise<CopyOutcome>;
+  /** Drops the copy: the connection is closed before the final dot and GreenMail discards it. */
+  abort(): void;
+}
+
+export type CopyOutcome = { sent: true } | { sent: false; error: Error };
+
+/** Opens a streamed copy, or returns undefined when no connection is to spare (deliver it from the buffer). */
+export type StreamFn = (mailFrom: string, mailbox: string, prefix: Buffer) => StreamedCopy | undefined;
+
 export interface GreenmailDeliverer {
   deliver: DeliverFn;
+  stream: StreamFn;
   close(): void;
 }
 
-/**
- * The bytes delivered to one mailbox: `Delivered-To:` always, `X-Original-To:` when routing changed
- * the address (plus-address, CiviMail return path), then the message unchanged. Pure.
- */
-export function deliveryCopy(raw: Buffer, delivery: Delivery): Buffer {
+/** `Delivered-To:` always, `X-Original-To:` when routing changed the address (plus-address, CiviMail return path). Pure. */
+export function deliveryPrefix(delivery: Delivery): Buffer {
   const lines = [`Delivered-To: ${delivery.mailbox}`];
   if (delivery.recipient.toLowerCase() !== delivery.mailbox.toLowerCase()) lines.push(`X-Original-To: ${delivery.recipient}`);
-  return Buffer.concat([Buffer.from(`${lines.join('\r\n')}\r\n`, 'utf8'), raw]);
+  return Buffer.from(`${lines.join('\r\n')}\r\n`, 'utf8');
+}
+
+/** The bytes delivered to one mailbox: the prefix (`deliveryPrefix`), then the message unchanged. Pure. */
+export function deliveryCopy(raw: Buffer, delivery: Delivery): Buffer {
+  return Buffer.concat([deliveryPrefix(delivery), raw]);
+}
+
+interface PoolOptions {
+  host: string;
+  port: number;
+  /** Open connections at most (idle + busy). */
+  maxConnections: number;
+  timeoutMs: number;
+}
+
+/** Kept-open connections to GreenMail. A connection that failed or was aborted is closed, never reused. */
+class ConnectionPool {
+  private readonly idle: SMTPConnection[] = [];
+  private open = 0;
+  private readonly waiting: ((connection: Promise<SMTPConnection>) => void)[] = [];
+  private closed = false;
+
+  constructor(private readonly options: PoolOptions) {}
+
+  /** An idle connection or a new one, without waiting for a busy one; undefined when too many are open. */
+  tryAcquire(headroom: number): { connection: Promise<SMTPConnection>; reused: boolean } | undefined {
+    const idle = this.idle.pop();
+    if (idle) return { connection: Promise.resolve(idle), reused: true };
+    if (this.closed || this.open >= this.options.maxConnections - headroom) return undefined;
+    return { connection: this.connect(), reused: false };
+  }
+
+  /** Waits for a connection when all are busy. `fresh`: a new one (after a reused one turned out dead). */
+  acquire(fresh = false): { connection: Promise<SMTPConnection>; reused: boolean } {
+    if (this.closed) return { connection: Promise.reject(new Error('delivery pool closed')), reused: false };
+    if (fresh) {
+      // A reused connection was found dead: the others are likely dead too (GreenMail restarted).
+      for (const c of this.idle.splice(0)) c.close();
+      return { connection: this.connect(), reused: false };
+    }
+    const now = this.tryAcquire(0);
+    if (now) return now;
+    return { connection: new Promise<Promise<SMTPConnection>>((resolve) => this.waiting.push(resolve)).then((c) => c), reused: true };
+  }
+
+  /** Back to the pool after a completed transaction. */
+  release(connection: SMTPConnection): void {
+    if (this.closed || connection.destroyed) return;
+    const next = this.waiting.shift();
+    if (next) return next(Promise.resolve(connection));
+    this.idle.push(connection);
+  }
+
+  /** Closes a connection mid-transaction (before the final dot GreenMail then discards the copy). */
+  discard(connection: SMTPConnection): void {
+    connection.close();
+  }
+
+  close(): void {
+    this.closed = true;
+    for (const c of this.idle.splice(0)) c.quit();
+    for (const w of this.waiting.splice(0)) w(Promise.reject(new Error('delivery pool closed')));
+  }
+
+  private connect(): Promise<SMTPConnection> {
+    const { host, port, timeoutMs } = this.options;
+    const connection = new SMTPConnection({
+      host,
+      port,
+      secure: false,
+      ignoreTLS: true,
+      name: 'demomail-gateway',
+      connectionTimeout: Math.min(timeoutMs, 5_000),
+      greetingTimeout: timeoutMs,
+      socketTimeout: timeoutMs,
+      // close() destroys the socket at once: an aborted copy must not wait for a graceful end.
+      socketCloseTimeout: 0,
+    } as SMTPConnection.Options);
+    this.open++;
+    let counted = true;
+    return new Promise<SMTPConnection>((resolve, reject) => {
+      // Errors also reach the connect or send callback; an idle connection's error is followed by 'end'.
+      connection.on('error', (err) => {
+        if (counted) reject(err);
+      });
+      connection.once('end', () => {
+        if (counted) {
+          counted = false;
+          this.open--;
+        }
+        const i = this.idle.indexOf(connection);
+        if (i >= 0) this.idle.splice(i, 1);
+        reject(new Error('connection to GreenMail closed'));
+        // A waiting delivery gets a new connection in place of this one.
+        const next = this.closed ? undefined : this.waiting.shift();
+        if (next) next(this.connect());
+      });
+      connection.connect(() => resolve(connection));
+    });
+  }
+}
+
+/** One transaction on a connection being acquired; the source is buffered until GreenMail asks for DATA. */
+function transaction(
+  pool: ConnectionPool,
+  lease: { connection: Promise<SMTPConnection>; reused: boolean },
+  envelope: { from: string; to: string[] },
+  prefix: Buffer,
+): StreamedCopy & { reused: boolean } {
+  const source = new PassThrough();
+  source.on('error', () => {}); // a destroyed source (closed connection) is reported through `outcome`
+  source.write(prefix);
+  let connection: SMTPConnection | undefined;
+  let ended = false;
+  let aborted = false;
+  let settled = false;
+  let resolveOutcome!: (value: CopyOutcome) => void;
+  let rejectOutcome!: (err: Error) => void;
+  const outcome = new Promise<CopyOutcome>((resolve, reject) => {
+    resolveOutcome = resolve;
+    rejectOutcome = reject;
+  });
+  outcome.catch(() => {}); // awaited through end(); an aborted or unended copy must not be unhandled
+  const fail = (err: Error) => {
+    if (settled) return;
+    settled = true;
+    // Not a byte of DATA read, or the final dot never asked for: GreenMail has nothing of this copy.
+    if (!ended || !source.readableDidRead) resolveOutcome({ sent: false, error: err });
+    else rejectOutcome(err);
+  };
+  lease.connection.then(
+    (c) => {
+      connection = c;
+      if (aborted) return pool.release(c); // nothing was sent on it yet
+      c.send(envelope, source, (err) => {
+        if (err) {
+          pool.discard(c);
+          return fail(err);
+        }
+        if (settled) return;
+        settled = true;
+        pool.release(c);
+        resolveOutcome({ sent: true });
+      });
+    },
+    (err: Error) => fail(err),
+  );
+  return {
+    reused: lease.reused,
+    write(chunk) {
+      if (!aborted && !settled && !source.destroyed) source.write(chunk);
+    },
+    end() {
+      if (!settled && !aborted) {
+        ended = true;
+        source.end();
+      }
+      return outcome;
+    },
+    abort() {
+      if (aborted || settled) return;
+      aborted = true;
+      settled = true;
+      resolveOutcome({ sent: false, error: new Error('aborted') });
+      // Closed before the final dot: GreenMail discards the partial copy (checked against 2.1.7).
+      if (connection) pool.discard(connection);
+    },
+  };
 }
 
 /**
- * A pooled nodemailer transport to GreenMail: a few reused connections (GreenMail's SMTP handler is
- * per-connection; reuse saves the handshake per copy). A connection GreenMail closed is reopened.
+ * The delivery side: streamed copies (`stream`) on spare connections, and whole copies (`deliver`,
+ * for copies that did not get a connection to stream on, and for generated mail). A whole copy that
+ * fails on a reused connection before any of it was sent (GreenMail restarted since) is tried once
+ * more on a new connection.
  */
 export function greenmailDeliverer(options: {
   host: string;
@@ -37,23 +235,25 @@ export function greenmailDeliverer(options: {
   maxConnections?: number;
   timeoutMs?: number;
 }): GreenmailDeliverer {
-  const timeout = options.timeoutMs ?? 15_000;
-  const transport = nodemailer.createTransport({
-    pool: true,
-    host: options.host,
-    port: options.port,
-    secure: false,
-    ignoreTLS: true,
-    maxConnections: options.maxConnections ?? 4,
-    connectionTimeout: Math.min(timeout, 5_000),
-    greetingTimeout: timeout,
-    socketTimeout: timeout,
-    name: 'demomail-gateway',
-  });
+  const timeoutMs = options.timeoutMs ?? 15_000;
+  const maxConnections = options.maxConnections ?? 16;
+  const pool = new ConnectionPool({ host: options.host, port: options.port, maxConnections, timeoutMs });
+  const envelope = (mailFrom: string, mailbox: string) => ({ from: mailFrom === '' ? options.nullSender : mailFrom, to: [mailbox] });
   return {
-    deliver: async (mailFrom, mailbox, copy) => {
-      await transport.sendMail({ envelope: { from: mailFrom === '' ? options.nullSender : mailFrom, to: [mailbox] }, raw: copy });
+    stream: (mailFrom, mailbox, prefix) => {
+      // Two connections are never taken by a streamed copy: kept for whole copies (and generated
+      // mail), so clients that send slowly cannot hold every connection.
+      const lease = pool.tryAcquire(2);
+      return lease ? transaction(pool, lease, envelope(mailFrom, mailbox), prefix) : undefined;
     },
-    close: () => transport.close(),
+    deliver: async (mailFrom, mailbox, copy) => {
+      for (let attempt = 0; ; attempt++) {
+        const copyTransaction = transaction(pool, pool.acquire(attempt > 0), envelope(mailFrom, mailbox), copy);
+        const result = await copyTransaction.end();
+        if (result.sent) return;
+        if (attempt > 0 || !copyTransaction.reused) throw result.error;
+      }
+    },
+    close: () => pool.close(),
   };
 }

@@ -72,6 +72,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   const accept = new AcceptPath({
     store,
     deliver: deliverer.deliver,
+    stream: deliverer.stream,
     routing: { mailDomain: settings.mailDomain, simulateDomain: settings.gateway.simulateDomain, bounceMailbox: settings.gateway.bounceMailbox, verpLocalpart: settings.gateway.verpLocalpart },
     metrics,
     logger,

@@ -130,35 +130,47 @@ export function createSmtpListener(options: SmtpListenerOptions): SmtpListener {
       const chunks: Buffer[] = [];
       let bytes = 0;
       let oversized = false;
+      let ended = false;
+      const envelope = { mailFrom: address(session.envelope.mailFrom), rcptTo: session.envelope.rcptTo.map((r) => r.address) };
+      const tlsVersion = tlsVersions.get(session.id);
+      // The copies start into GreenMail now (MAIL, RCPT, DATA there while the client sends); each
+      // chunk goes on to them as it arrives. Nothing reaches a mailbox before the final dot.
+      const transaction = accept.begin({
+        envelope,
+        ...(session.user ? { authUser: String(session.user) } : {}),
+        ...(tlsVersion ? { tls: tlsVersion } : {}),
+        clientAddress: session.remoteAddress,
+        origin: name,
+      });
       stream.on('data', (chunk: Buffer) => {
         bytes += chunk.length;
         if (bytes > limits.messageSizeLimit) {
-          // Keep reading to the final dot (the client is still sending), but keep nothing.
+          // Keep reading to the final dot (the client is still sending), but keep nothing, and
+          // drop the copies before their final dot: GreenMail discards them.
+          if (!oversized) transaction.abort();
           oversized = true;
           chunks.length = 0;
           return;
         }
         chunks.push(chunk);
+        transaction.write(chunk);
+      });
+      // The client went away mid-message (smtp-server destroys the stream): drop the copies.
+      stream.on('error', () => {});
+      stream.once('close', () => {
+        if (!ended) transaction.abort();
       });
       stream.once('end', () => {
-        const envelope = { mailFrom: address(session.envelope.mailFrom), rcptTo: session.envelope.rcptTo.map((r) => r.address) };
+        ended = true;
         if (oversized || stream.sizeExceeded) {
+          transaction.abort();
           // rejectOversized makes smtp-server answer 552 5.3.4 whatever we pass here.
           metrics.refused.inc({ reason: 'size' });
           logger.info({ session: session.id, mailFrom: envelope.mailFrom, rcptTo: envelope.rcptTo, bytes }, 'message refused: over the size limit');
           return callback(smtpError(552, 'Error: message exceeds fixed maximum message size'));
         }
-        const raw = Buffer.concat(chunks);
-        const tlsVersion = tlsVersions.get(session.id);
-        accept
-          .accept({
-            raw,
-            envelope,
-            ...(session.user ? { authUser: String(session.user) } : {}),
-            ...(tlsVersion ? { tls: tlsVersion } : {}),
-            clientAddress: session.remoteAddress,
-            origin: name,
-          })
+        transaction
+          .finish(Buffer.concat(chunks))
           .then(
             ({ stored, simulated }) => {
               callback(null, `OK: captured as ${stored.id}`);

@@ -256,6 +256,27 @@ t.test('gateway on real parts', async (t) => {
     t.equal(await metric('demomail_gateway_tls_reloads_total{result="success"}'), 2);
   });
 
+  await t.test('the client goes away in the middle of DATA: nothing stored, nothing delivered (the streamed copy is dropped)', async (t) => {
+    const before = await stored();
+    const rcpt = `gone-${tag}@demomail.test`;
+    const s = await SmtpDialogue.open(gateway.ports.smtp);
+    t.equal((await s.reply()).code, 220);
+    await s.command('EHLO gone.test');
+    t.equal((await s.command(`MAIL FROM:<${smtp.user}>`)).code, 250);
+    t.equal((await s.command(`RCPT TO:<${rcpt}>`)).code, 250);
+    t.equal((await s.command('DATA')).code, 354);
+    s.write(`From: ${smtp.user}\r\nTo: ${rcpt}\r\nSubject: gone ${tag}\r\n\r\n${'half a message\r\n'.repeat(2000)}`);
+    // Long enough for the copy's MAIL, RCPT, DATA and these bytes to reach GreenMail.
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    s.close();
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    t.equal(await stored(), before, 'nothing stored');
+    t.same(await greenmailMessages(rcpt), [], 'nothing delivered');
+    const info = await submission.sendMail({ from: smtp.user, to: rcpt, subject: `after gone ${tag}`, text: 'x' });
+    t.match(info.response, /^250 /, 'the next message is accepted');
+    t.same((await greenmailMessages(rcpt)).map((m) => m.subject), [`after gone ${tag}`]);
+  });
+
   await t.test('hostile sessions: clean SMTP errors, bounded memory, the process stays up and ready', async (t) => {
     const rss = () => Number(/VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${gateway.pid}/status`, 'utf8'))?.[1] ?? 0) / 1024;
     const rssBefore = rss();
