@@ -268,12 +268,13 @@ async function main(): Promise<void> {
         }),
       );
       for (const t of transports) t.close();
-      // The last messages' compression runs in the background: wait until the held bytes settle.
-      for (let held = -1, i = 0; i < 50; i++) {
+      // Compression runs once no message has arrived for 250 ms, then in the background: wait until the
+      // held bytes have not moved for a second (each 50 KB message takes ≈ 1 ms, so they move while it runs).
+      for (let held = -1, unchanged = 0, i = 0; i < 120 && unchanged < 4; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 250));
         const now = await metric(gateway.ports.http, 'demomail_gateway_store_held_bytes');
-        if (now === held) break;
+        unchanged = now === held ? unchanged + 1 : 0;
         held = now;
-        await new Promise((resolve) => setTimeout(resolve, 200));
       }
       const filled = rssOf(gateway.pid);
       peak = Math.max(peak, filled);

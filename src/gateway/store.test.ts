@@ -181,3 +181,15 @@ t.test('delete, eviction and purge while a compression is queued or in flight: g
   t.same(store.stats(), { messages: 0, bytes: 0, heldBytes: 0, evictions: 6 }, 'the late result changes nothing');
   t.ok(p.raw.equals(raw) && e.raw.equals(raw));
 });
+
+t.test('compression waits for a quiet moment: nothing is compressed while messages keep arriving', async (t) => {
+  const store = new CaptureStore({ maxMessages: 100, maxBytes: 1024 ** 3, compressAfterQuietMs: 150 });
+  const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+  for (let i = 0; i < 5; i++) {
+    store.add({ ...input(`burst ${i}`), raw: textMessage(20_000) });
+    await sleep(50); // a steady trickle, never 150 ms apart
+    t.equal(store.stats().heldBytes, store.stats().bytes, `after message ${i + 1}: still held raw`);
+  }
+  await store.compressed();
+  t.ok(store.stats().heldBytes < store.stats().bytes - 50_000, 'the backlog is compressed in the pause');
+});
