@@ -9,11 +9,11 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { request } from 'node:https';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import autocannon, { type Result } from 'autocannon';
+import { freePort } from '../scripts/lib/greenmail.js';
 import { createCertificateAuthority, createServerCertificate } from '../src/pki/certificates.js';
 import { settingsFrom, injectionSettings } from '../src/config.js';
 import { desiredInitContainer } from '../src/inject/template.js';
@@ -82,17 +82,6 @@ function initContainerFootprint(dir: string, caPem: string): string {
   if (run.status !== 0) throw new Error(`install-ca failed: ${run.stderr}`);
   const limit = ((desiredInitContainer(injectionSettings(settingsFrom({}), caPem))['resources'] as { limits: { memory: string } }).limits.memory);
   return `init container (demomail install-ca, Node ${process.version}): peak RSS ${mib(Number(readFileSync(report, 'utf8')))} of its ${limit} limit`;
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const probe = createServer();
-    probe.once('error', reject);
-    probe.listen(0, '127.0.0.1', () => {
-      const { port } = probe.address() as { port: number };
-      probe.close(() => resolve(port));
-    });
-  });
 }
 
 function post(port: number, ca: string, path: string, body?: string): Promise<{ status: number; text: string }> {

