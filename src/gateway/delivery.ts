@@ -2,8 +2,8 @@
 // the pod). One SMTP transaction per copy, because each copy carries its own Delivered-To header.
 //
 // A copy is streamed into GreenMail while the client is still sending (accept.ts opens it when the
-// client's DATA starts), so the envelope's round trip happens during the client's upload instead of
-// after it; MAIL, RCPT and DATA go out pipelined (`assumePipelining`). The
+// client's DATA starts): GreenMail 2.1.7 has no PIPELINING, so MAIL, RCPT and DATA are three round
+// trips on a busy JVM, and they now happen during the client's upload instead of after it. The
 // connections are nodemailer's `SMTPConnection`s in a small pool of our own (nodemailer's pooled
 // transport adds its message composer and queue on top, measured at 1–2 ms of our CPU per 10 KB
 // message and more for GreenMail: `src/gateway/README.md`, "Performance").
@@ -144,24 +144,9 @@ class ConnectionPool {
         const next = this.closed ? undefined : this.waiting.shift();
         if (next) next(this.connect());
       });
-      connection.connect(() => {
-        assumePipelining(connection);
-        resolve(connection);
-      });
+      connection.connect(() => resolve(connection));
     });
   }
-}
-
-/**
- * GreenMail 2.1.7 does not list PIPELINING in its EHLO answer, but it reads commands from a buffered
- * stream and answers them in order, so MAIL, RCPT and DATA can go out in one write: one round trip into
- * its JVM per copy instead of three (checked through a recording proxy in
- * test/integration/delivery.test.ts, which fails if this stops taking effect). nodemailer pipelines only
- * when the server advertises the extension; its list of them is private, hence the cast.
- */
-function assumePipelining(connection: SMTPConnection): void {
-  const extensions = (connection as unknown as { _supportedExtensions?: unknown })._supportedExtensions;
-  if (Array.isArray(extensions) && !extensions.includes('PIPELINING')) extensions.push('PIPELINING');
 }
 
 /** One transaction on a connection being acquired; the source is buffered until GreenMail asks for DATA. */

@@ -1,7 +1,6 @@
-// Delivery into the real GreenMail jar (src/gateway/delivery.ts), through a recording TCP proxy: the
-// envelope goes out pipelined (MAIL, RCPT and DATA in one write although GreenMail 2.1.7 does not
-// advertise PIPELINING), GreenMail answers in order, and a reused connection stays in step after a
-// refused envelope.
+// Delivery into the real GreenMail jar (src/gateway/delivery.ts), through a recording TCP proxy: one
+// command per write (never pipelined: see "Not pipelined" in src/gateway/README.md), dot-stuffing,
+// streamed copies, the null sender, reused connections and a refused envelope.
 import { createConnection, createServer, type AddressInfo, type Socket } from 'node:net';
 import t from 'tap';
 import { greenmailDeliverer } from '../../src/gateway/delivery.js';
@@ -58,12 +57,14 @@ t.test('delivery into the real GreenMail', async (t) => {
   /** Every chunk the gateway side wrote that starts a transaction. */
   const envelopeWrites = () => proxy.connections.flat().filter((c) => c.includes('MAIL FROM:'));
 
-  await t.test('a whole copy: MAIL, RCPT and DATA in one write, the message in the mailbox', async (t) => {
-    await deliverer.deliver('sender@demomail.test', 'pipelined@demomail.test', message('whole copy'));
+  await t.test('a whole copy: MAIL, RCPT and DATA one write each, the message in the mailbox', async (t) => {
+    await deliverer.deliver('sender@demomail.test', 'whole@demomail.test', message('whole copy'));
     const writes = envelopeWrites();
     t.equal(writes.length, 1, 'one transaction');
-    t.match(writes[0], /^MAIL FROM:<sender@demomail\.test>[^\r]*\r\nRCPT TO:<pipelined@demomail\.test>\r\nDATA\r\n$/, 'the envelope left in one write');
-    const got = await inbox('pipelined@demomail.test');
+    t.match(writes[0], /^MAIL FROM:<sender@demomail\.test>[^\r]*\r\n$/, 'MAIL alone in its write: GreenMail would hold the replies to pipelined commands for our delayed ACK (40 ms)');
+    const chunks = proxy.connections.flat();
+    t.ok(chunks.includes('RCPT TO:<whole@demomail.test>\r\n') && chunks.includes('DATA\r\n'), 'RCPT and DATA each in a write of its own');
+    const got = await inbox('whole@demomail.test');
     t.equal(got.length, 1);
     t.match(got[0], /Subject: whole copy/);
     t.match(got[0], /\r\n\.leading dot/, 'dot-stuffed on the way, unstuffed by GreenMail: the line is unchanged');
@@ -86,8 +87,7 @@ t.test('delivery into the real GreenMail', async (t) => {
   });
 
   await t.test('a refused envelope fails the copy; the next copy goes through', async (t) => {
-    // Without a nullSender, MAIL FROM:<> reaches GreenMail, which answers 250 to it and then 503 to
-    // the pipelined RCPT and DATA: the replies must be matched to their commands in order.
+    // Without a nullSender, MAIL FROM:<> reaches GreenMail, which answers 250 to it and then 503 to RCPT.
     const strict = greenmailDeliverer({ host: '127.0.0.1', port: proxy.port, nullSender: '', maxConnections: 3 });
     t.teardown(() => strict.close());
     await t.rejects(strict.deliver('', 'refused@demomail.test', message('refused')), /503/);
