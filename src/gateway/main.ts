@@ -21,6 +21,7 @@ import { createGatewayHttp, type Readiness } from './http.js';
 import { createGatewayMetrics, type GatewayMetrics } from './metrics.js';
 import { DEFAULT_SMTP_LIMITS, LISTENERS, createSmtpListener, type ListenerName, type SmtpLimits, type SmtpListener } from './smtp.js';
 import { CaptureStore } from './store.js';
+import type { Credentials, ViewerAuth } from '../viewer/plugin.js';
 
 
 export interface GatewayOptions {
@@ -33,7 +34,13 @@ export interface GatewayOptions {
   accounts: Account[];
   /** Mounted serving certificate and key (watched: a kubelet `..data` swap is picked up). */
   tls: { certFile: string; keyFile: string };
-  basicAuth?: { username: string; password: string };
+  /** Fixed viewer credentials (tests); in the pod `uiAuthDir` is used instead. */
+  basicAuth?: Credentials;
+  /**
+   * The mounted optional Secret demomail-ui-auth (`username`, `password`), re-read on every change
+   * (and every `reloadPollMs`): creating, changing or deleting the Secret takes effect without a restart.
+   */
+  uiAuthDir?: string;
   logger?: Logger;
   limits?: Partial<SmtpLimits>;
   /** Certificate re-read interval without a directory event; default 60 s. */
@@ -113,7 +120,29 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     const res = await fetch(`${apiBase}/api/mail/purge`, { method: 'POST', signal: AbortSignal.timeout(10_000) });
     if (!res.ok) throw new Error(`GreenMail purge answered HTTP ${res.status}`);
   };
-  const http = await createGatewayHttp({ store, metrics, readiness, purgeMailboxes, ...(options.basicAuth ? { basicAuth: options.basicAuth } : {}), logger });
+  const uiAuthDir = options.uiAuthDir;
+  let viewerAuth: ViewerAuth = uiAuthDir ? await readViewerAuth(uiAuthDir) : options.basicAuth ? { kind: 'on', credentials: options.basicAuth } : { kind: 'off' };
+  const logViewerAuth = (auth: ViewerAuth, change: boolean): void => {
+    const verb = change ? 'changed' : 'at start';
+    if (auth.kind === 'broken') logger.error(`viewer basic auth ${verb}: ${auth.reason}; every viewer request is refused (503) until it is fixed`);
+    else logger.info({ viewerBasicAuth: auth.kind === 'on' }, `viewer basic auth ${verb}: ${auth.kind === 'on' ? 'on (Secret mounted)' : 'off (no Secret)'}`);
+  };
+  if (uiAuthDir) logViewerAuth(viewerAuth, false);
+  const http = await createGatewayHttp({ store, metrics, readiness, purgeMailboxes, ...(uiAuthDir || options.basicAuth ? { basicAuth: () => viewerAuth } : {}), logger });
+  let authReading: Promise<void> = Promise.resolve();
+  const reloadViewerAuth = (): Promise<void> => {
+    if (!uiAuthDir) return authReading;
+    authReading = authReading.then(async () => {
+      const next = await readViewerAuth(uiAuthDir);
+      if (sameViewerAuth(next, viewerAuth)) return;
+      viewerAuth = next;
+      logViewerAuth(next, true);
+    });
+    return authReading;
+  };
+  const authWatch: DirectoryWatch | undefined = uiAuthDir
+    ? watchDirectories([uiAuthDir], () => void reloadViewerAuth(), { debounceMs: options.reloadDebounceMs ?? 200, pollMs: options.reloadPollMs ?? 60_000 })
+    : undefined;
 
   let reloading: Promise<void> = Promise.resolve();
   const reloadTls = (): Promise<void> => {
@@ -147,6 +176,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
     ports.http = (http.server.address() as AddressInfo).port;
   } catch (err) {
     watch.close();
+    authWatch?.close();
     await Promise.all(listeners.map((l) => l.close()));
     await http.close();
     deliverer.close();
@@ -165,6 +195,7 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
       (closing ??= (async () => {
         draining = true;
         watch.close();
+        authWatch?.close();
         await Promise.all(listeners.map((l) => l.close()));
         await http.close();
         deliverer.close();
@@ -172,20 +203,40 @@ export async function startGateway(options: GatewayOptions): Promise<RunningGate
   };
 }
 
-/** `username` and `password` files of the optional Secret demomail-ui-auth, when it is mounted. */
-export async function basicAuthFrom(dir: string | undefined): Promise<{ username: string; password: string } | undefined> {
-  if (!dir) return undefined;
+/**
+ * The viewer's basic auth from the mounted optional Secret demomail-ui-auth: `off` when neither
+ * `username` nor `password` is there (the Secret does not exist: the kubelet mounts an empty
+ * directory), `on` with both, `broken` (fail closed) when the Secret is there but unusable.
+ */
+export async function readViewerAuth(dir: string): Promise<ViewerAuth> {
+  const read = async (key: string): Promise<string | undefined> => {
+    try {
+      return await readFile(join(dir, key), 'utf8');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
+      throw new Error(`${join(dir, key)} cannot be read (${(err as Error).message})`);
+    }
+  };
   try {
-    const [username, password] = await Promise.all([readFile(join(dir, 'username'), 'utf8'), readFile(join(dir, 'password'), 'utf8')]);
-    if (username.trim() === '' || password === '') return undefined;
-    return { username: username.trim(), password: password.replace(/\r?\n$/, '') };
-  } catch {
-    return undefined;
+    const [username, password] = await Promise.all([read('username'), read('password')]);
+    if (username === undefined && password === undefined) return { kind: 'off' };
+    const fix = 'give Secret demomail-ui-auth a non-empty `username` and `password` (kubectl create secret generic demomail-ui-auth --from-literal=username=… --from-literal=password=…), or delete it to turn basic auth off';
+    if (username === undefined || username.trim() === '') return { kind: 'broken', reason: `the Secret has no username; ${fix}` };
+    const pass = password?.replace(/\r?\n$/, '');
+    if (pass === undefined || pass === '') return { kind: 'broken', reason: `the Secret has no password; ${fix}` };
+    return { kind: 'on', credentials: { username: username.trim(), password: pass } };
+  } catch (err) {
+    return { kind: 'broken', reason: (err as Error).message };
   }
 }
 
+function sameViewerAuth(a: ViewerAuth, b: ViewerAuth): boolean {
+  if (a.kind === 'on' && b.kind === 'on') return a.credentials.username === b.credentials.username && a.credentials.password === b.credentials.password;
+  if (a.kind === 'broken' && b.kind === 'broken') return a.reason === b.reason;
+  return a.kind === b.kind;
+}
+
 export interface RunGatewayOptions extends Omit<GatewayOptions, 'logger' | 'basicAuth'> {
-  uiAuthDir?: string;
   logDestination?: DestinationStream;
 }
 
@@ -194,9 +245,7 @@ export async function runGateway(options: RunGatewayOptions): Promise<void> {
   const { level, warning } = logLevelFrom(process.env);
   const logger = createLogger({ level, service: 'demomail-gateway', ...(options.logDestination ? { destination: options.logDestination } : {}) });
   if (warning) logger.warn(warning);
-  const basicAuth = await basicAuthFrom(options.uiAuthDir);
-  logger.info({ viewerBasicAuth: basicAuth !== undefined }, basicAuth ? 'viewer basic auth on (Secret mounted)' : 'viewer basic auth off');
-  const gateway = await startGateway({ ...options, logger, ...(basicAuth ? { basicAuth } : {}) });
+  const gateway = await startGateway({ ...options, logger });
   await new Promise<void>((resolve, reject) => {
     const onSignal = (signal: NodeJS.Signals): void => {
       process.off('SIGTERM', onSignal);

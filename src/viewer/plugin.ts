@@ -10,12 +10,26 @@ import { liveRoutes } from './events.js';
 import { ParsedCache } from './parse.js';
 import { APP_CSP, basicAuthAccepts } from './security.js';
 
+export interface Credentials {
+  username: string;
+  password: string;
+}
+
+/**
+ * What the viewer demands now: nothing (`off`: no Secret), these credentials (`on`), or nothing
+ * passes (`broken`: the Secret is there but unusable; fail closed, the reason says what to fix).
+ */
+export type ViewerAuth = { kind: 'off' } | { kind: 'on'; credentials: Credentials } | { kind: 'broken'; reason: string };
+
 export interface ViewerOptions {
   store: CaptureStore;
   /** Empties GreenMail's mailboxes (POST /api/mail/purge on 127.0.0.1) for "purge all". */
   purgeMailboxes: () => Promise<void>;
-  /** Basic auth for the page and the API, from Secret demomail-ui-auth when it exists. */
-  basicAuth?: { username: string; password: string };
+  /**
+   * Basic auth for the page and the API, from Secret demomail-ui-auth when it exists: fixed
+   * credentials, or a function asked on every request (the gateway re-reads the mounted Secret).
+   */
+  basicAuth?: Credentials | (() => ViewerAuth);
   /** Directory of the built page (index.html, app.css, *.js); found next to this module by default. */
   webRoot?: string;
 }
@@ -51,8 +65,12 @@ function loadAssets(root: string): Map<string, { type: string; body: Buffer }> {
 export const viewerPlugin: FastifyPluginAsync<ViewerOptions> = async (app, options) => {
   const { store, purgeMailboxes, basicAuth } = options;
   if (basicAuth) {
+    const current = (): ViewerAuth => (typeof basicAuth === 'function' ? basicAuth() : { kind: 'on', credentials: basicAuth });
     app.addHook('onRequest', async (request, reply) => {
-      if (basicAuthAccepts(request.headers.authorization, basicAuth)) return;
+      const auth = current();
+      if (auth.kind === 'off') return;
+      if (auth.kind === 'broken') throw httpError(503, `viewer basic auth is misconfigured: ${auth.reason}`);
+      if (basicAuthAccepts(request.headers.authorization, auth.credentials)) return;
       reply.header('WWW-Authenticate', 'Basic realm="demomail", charset="UTF-8"');
       throw httpError(401, 'authentication required');
     });
