@@ -20,8 +20,23 @@ interface Parsed {
   headers: Map<string, unknown>;
   text?: string;
   html: string | false | undefined;
-  /** contentDisposition / contentId of every attachment, in order. */
-  attachments: { contentDisposition?: string; contentId?: string }[];
+  /** What `isInlinePart` reads of every attachment, in order. */
+  attachments: AttachmentKind[];
+}
+
+/** The fields of a mailparser attachment that say whether it is a file or part of the HTML. */
+export interface AttachmentKind {
+  contentDisposition?: string;
+  contentId?: string;
+  related?: boolean;
+}
+
+/**
+ * A part the HTML shows (an image in multipart/related, or `inline` with a Content-ID) rather than a
+ * file to download. The list's attachment count and the message view's Attachments tab both use it.
+ */
+export function isInlinePart(part: AttachmentKind): boolean {
+  return part.related === true || (part.contentDisposition === 'inline' && Boolean(part.contentId?.replace(/^<|>$/g, '')));
 }
 
 /** What simpleParser would return for the fields the summary reads, without buffering attachments. */
@@ -48,6 +63,7 @@ function parse(raw: Buffer): Promise<Parsed> {
       parsed.attachments.push({
         ...(data.contentDisposition !== undefined ? { contentDisposition: data.contentDisposition } : {}),
         ...(data.contentId !== undefined ? { contentId: data.contentId } : {}),
+        ...(data.related === true ? { related: true } : {}),
       });
       // Drained, never kept: the parser goes on once the attachment is released.
       data.content.on('end', () => data.release?.());
@@ -94,7 +110,7 @@ export async function summarizeMessage(raw: Buffer): Promise<MessageSummary> {
       ...(date ? { date } : {}),
       ...(messageId ? { messageIdHeader: messageId } : {}),
       hasHtml: typeof html === 'string' && html.length > 0,
-      attachmentCount: attachments.filter((a) => a.contentDisposition !== 'inline' || !a.contentId).length,
+      attachmentCount: attachments.filter((a) => !isInlinePart(a)).length,
       // A copy, not a slice: V8 keeps a slice of a long string as a view that retains the whole body text.
       snippet: flatCopy(text.slice(0, 200)),
       // toLowerCase returns its input when nothing changes: copied too, so a long body is not retained.

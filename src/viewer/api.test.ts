@@ -239,3 +239,50 @@ t.test('closing the server ends pending waits (503) instead of holding the shutd
   t.equal(res.statusCode, 503);
   t.ok(Date.now() - started < 5000, 'closed promptly');
 });
+
+t.test('attachment count: the list and the message view agree on what is an inline image', async (t) => {
+  const { app, store } = await viewer(t);
+  // Outlook-style: the logo in multipart/related with a Content-ID but no Content-Disposition.
+  const raw = [
+    'From: shop@demomail.test',
+    'To: donor@example.org',
+    'Subject: related logo',
+    'MIME-Version: 1.0',
+    'Content-Type: multipart/mixed; boundary="mixed"',
+    '',
+    '--mixed',
+    'Content-Type: multipart/related; boundary="rel"',
+    '',
+    '--rel',
+    'Content-Type: text/html; charset=utf-8',
+    '',
+    '<p><img src="cid:logo@x"> Thanks</p>',
+    '--rel',
+    'Content-Type: image/png; name="logo.png"',
+    'Content-Transfer-Encoding: base64',
+    'Content-ID: <logo@x>',
+    '',
+    PNG.toString('base64'),
+    '--rel--',
+    '--mixed',
+    'Content-Type: application/pdf; name="receipt.pdf"',
+    'Content-Disposition: attachment; filename="receipt.pdf"',
+    'Content-Transfer-Encoding: base64',
+    '',
+    PDF.toString('base64'),
+    '--mixed--',
+    '',
+  ].join('\r\n');
+  const stored = await captureRaw(store, Buffer.from(raw), { mailFrom: 'shop@demomail.test', rcptTo: ['donor@example.org'] });
+  const listed = (await app.inject('/api/v1/messages?query=subject:related')).json().messages[0];
+  t.equal(listed.attachmentCount, 1, 'the list counts the PDF only');
+  const view = (await app.inject(`/api/v1/messages/${stored.id}`)).json();
+  t.same(
+    view.attachments.map((a: { filename: string; inline: boolean }) => [a.filename, a.inline]),
+    [
+      ['logo.png', true],
+      ['receipt.pdf', false],
+    ],
+    'the view marks the related logo inline: its Attachments tab reads "Attachments (1 + 1 inline)"',
+  );
+});

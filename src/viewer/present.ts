@@ -2,6 +2,7 @@
 // message. Pure functions of a captured message and its mailparser result.
 import type { AddressObject, ParsedMail } from 'mailparser';
 import type { CapturedMessage } from '../gateway/store.js';
+import { isInlinePart } from '../gateway/summary.js';
 
 export interface Badge {
   /** Stable key for scripts and CSS: a routing rule or a generated message's kind. */
@@ -146,7 +147,7 @@ export function messageView(m: CapturedMessage, parsed: ParsedMail, remoteImages
         contentType: a.contentType,
         size: a.size,
         ...(contentId ? { contentId } : {}),
-        inline: a.related === true || (a.contentDisposition === 'inline' && contentId !== undefined),
+        inline: isInlinePart(a),
         url: `${base}/parts/${index}`,
       };
     }),

@@ -161,7 +161,10 @@ async function showMessage(id: string): Promise<void> {
   byId('badges').replaceChildren(badgeList(m.badges));
   byId<HTMLAnchorElement>('download').href = `/api/v1/messages/${encodeURIComponent(id)}/raw`;
   byId<HTMLAnchorElement>('download').download = `${id}.eml`;
-  const labels: Record<(typeof TABS)[number], string> = { html: 'HTML', text: 'Text', headers: 'Headers', raw: 'Raw', attachments: `Attachments (${m.attachments.length})` };
+  // Files counted as in the list (inline images apart), so "2 attachments" there reads "Attachments (2)" here.
+  const inline = m.attachments.filter((a) => a.inline).length;
+  const files = `Attachments (${m.attachments.length - inline}${inline > 0 ? ` + ${inline} inline` : ''})`;
+  const labels: Record<(typeof TABS)[number], string> = { html: 'HTML', text: 'Text', headers: 'Headers', raw: 'Raw', attachments: files };
   byId('tabs').replaceChildren(...TABS.map((t) => h('button', { type: 'button', role: 'tab', 'data-tab': t, id: `tab-${t}` }, labels[t])));
   if (state.tab === 'html' && m.html === null) state.tab = 'text';
   await renderTab(m);
