@@ -279,6 +279,8 @@ t.test('viewer in Chromium, on GreenMail and the gateway', async (t) => {
     t.notOk(await page.locator('#list-pane').isVisible(), 'list hidden while a message is shown');
     await page.frameLocator('iframe.mail-frame').locator('#logo').waitFor();
     await page.screenshot({ path: join(SHOTS, 'message-390.png') });
+    const tabsRight = await page.locator('#tab-attachments').evaluate((el) => el.getBoundingClientRect().right);
+    t.ok(tabsRight <= 390, `every tab within the phone's width (Attachments tab ends at ${Math.round(tabsRight)} px)`);
     await page.click('#back');
     t.ok(await page.locator('#list-pane').isVisible(), 'back shows the list');
     await page.setViewportSize({ width: 1280, height: 800 });
