@@ -225,6 +225,8 @@ async function main(): Promise<void> {
         ...Object.fromEntries(Object.entries(process.env).filter((e): e is [string, string] => /^MALLOC_[A-Z_]+$/.test(e[0]) && Boolean(e[1]))),
         ...(process.env['BENCH_GATEWAY_NODE_OPTIONS'] ? { NODE_OPTIONS: process.env['BENCH_GATEWAY_NODE_OPTIONS'] } : {}),
       },
+      // Flags NODE_OPTIONS refuses, e.g. `--cpu-prof --cpu-prof-dir=/tmp/prof` (a profile of the gateway).
+      nodeArgs: (process.env['BENCH_GATEWAY_NODE_ARGS'] ?? '').split(' ').filter(Boolean),
     });
     cleanups.push(() => gateway.stop());
 

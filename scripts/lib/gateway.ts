@@ -120,6 +120,8 @@ export interface StartGatewayProcessOptions {
   ports?: GatewayPorts;
   /** Extra env for the process (e.g. DEMOMAIL_LOG_LEVEL). */
   extraEnv?: Record<string, string>;
+  /** Node flags before the script (e.g. `--cpu-prof`, which NODE_OPTIONS refuses): benchmarks only. */
+  nodeArgs?: string[];
   readyTimeoutMs?: number;
 }
 
@@ -162,7 +164,7 @@ async function startGatewayProcessOnce(opts: StartGatewayProcessOptions): Promis
   for (const note of line.notes) log(`gateway launcher: ${note}`);
   log(`gateway launcher: demomail ${redact(line.args, line.secretValues).join(' ')}`);
   const output: string[] = [];
-  const child = spawn(process.execPath, [opts.cli, ...line.args], {
+  const child = spawn(process.execPath, [...(opts.nodeArgs ?? []), opts.cli, ...line.args], {
     env: { PATH: process.env['PATH'] ?? '', ...line.env, ...(opts.extraEnv ?? {}) },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

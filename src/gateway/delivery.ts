@@ -4,11 +4,11 @@
 // A copy is streamed into GreenMail while the client is still sending (accept.ts opens it when the
 // client's DATA starts): GreenMail 2.1.7 has no PIPELINING, so MAIL, RCPT and DATA are three round
 // trips on a busy JVM, and they now happen during the client's upload instead of after it. The
-// connections are nodemailer's `SMTPConnection`s in a small pool of our own (nodemailer's pooled
-// transport adds its message composer and queue on top, measured at 1–2 ms of our CPU per 10 KB
-// message and more for GreenMail: `src/gateway/README.md`, "Performance").
-import { PassThrough } from 'node:stream';
-import SMTPConnection from 'nodemailer/lib/smtp-connection';
+// connections are our own minimal client (`loopback-smtp.ts`) in a small pool: nodemailer's
+// SMTPConnection, used before, cost about twice the CPU per copy on this hop, and its pooled transport
+// more again (`src/gateway/README.md`, "Performance").
+import { DataEncoder } from './dot-stuffing.js';
+import { LoopbackSmtpConnection } from './loopback-smtp.js';
 import type { Delivery } from './store.js';
 
 /** Puts one copy into one GreenMail mailbox; rejects when GreenMail refuses or is unreachable. */
@@ -64,15 +64,15 @@ interface PoolOptions {
 
 /** Kept-open connections to GreenMail. A connection that failed or was aborted is closed, never reused. */
 class ConnectionPool {
-  private readonly idle: SMTPConnection[] = [];
+  private readonly idle: LoopbackSmtpConnection[] = [];
   private open = 0;
-  private readonly waiting: ((connection: Promise<SMTPConnection>) => void)[] = [];
+  private readonly waiting: ((connection: Promise<LoopbackSmtpConnection>) => void)[] = [];
   private closed = false;
 
   constructor(private readonly options: PoolOptions) {}
 
   /** An idle connection or a new one, without waiting for a busy one; undefined when too many are open. */
-  tryAcquire(headroom: number): { connection: Promise<SMTPConnection>; reused: boolean } | undefined {
+  tryAcquire(headroom: number): { connection: Promise<LoopbackSmtpConnection>; reused: boolean } | undefined {
     const idle = this.idle.pop();
     if (idle) return { connection: Promise.resolve(idle), reused: true };
     if (this.closed || this.open >= this.options.maxConnections - headroom) return undefined;
@@ -80,7 +80,7 @@ class ConnectionPool {
   }
 
   /** Waits for a connection when all are busy. `fresh`: a new one (after a reused one turned out dead). */
-  acquire(fresh = false): { connection: Promise<SMTPConnection>; reused: boolean } {
+  acquire(fresh = false): { connection: Promise<LoopbackSmtpConnection>; reused: boolean } {
     if (this.closed) return { connection: Promise.reject(new Error('delivery pool closed')), reused: false };
     if (fresh) {
       // A reused connection was found dead: the others are likely dead too (GreenMail restarted).
@@ -89,11 +89,11 @@ class ConnectionPool {
     }
     const now = this.tryAcquire(0);
     if (now) return now;
-    return { connection: new Promise<Promise<SMTPConnection>>((resolve) => this.waiting.push(resolve)).then((c) => c), reused: true };
+    return { connection: new Promise<Promise<LoopbackSmtpConnection>>((resolve) => this.waiting.push(resolve)).then((c) => c), reused: true };
   }
 
   /** Back to the pool after a completed transaction. */
-  release(connection: SMTPConnection): void {
+  release(connection: LoopbackSmtpConnection): void {
     if (this.closed || connection.destroyed) return;
     const next = this.waiting.shift();
     if (next) return next(Promise.resolve(connection));
@@ -101,7 +101,7 @@ class ConnectionPool {
   }
 
   /** Closes a connection mid-transaction (before the final dot GreenMail then discards the copy). */
-  discard(connection: SMTPConnection): void {
+  discard(connection: LoopbackSmtpConnection): void {
     connection.close();
   }
 
@@ -111,58 +111,48 @@ class ConnectionPool {
     for (const w of this.waiting.splice(0)) w(Promise.reject(new Error('delivery pool closed')));
   }
 
-  private connect(): Promise<SMTPConnection> {
+  private connect(): Promise<LoopbackSmtpConnection> {
     const { host, port, timeoutMs } = this.options;
-    const connection = new SMTPConnection({
-      host,
-      port,
-      secure: false,
-      ignoreTLS: true,
-      name: 'demomail-gateway',
-      connectionTimeout: Math.min(timeoutMs, 5_000),
-      greetingTimeout: timeoutMs,
-      socketTimeout: timeoutMs,
-      // close() destroys the socket at once: an aborted copy must not wait for a graceful end.
-      socketCloseTimeout: 0,
-    } as SMTPConnection.Options);
     this.open++;
-    let counted = true;
-    return new Promise<SMTPConnection>((resolve, reject) => {
-      // Errors also reach the connect or send callback; an idle connection's error is followed by 'end'.
-      connection.on('error', (err) => {
-        if (counted) reject(err);
-      });
-      connection.once('end', () => {
-        if (counted) {
-          counted = false;
-          this.open--;
-        }
-        const i = this.idle.indexOf(connection);
-        if (i >= 0) this.idle.splice(i, 1);
-        reject(new Error('connection to GreenMail closed'));
-        // A waiting delivery gets a new connection in place of this one.
-        const next = this.closed ? undefined : this.waiting.shift();
-        if (next) next(this.connect());
-      });
-      connection.connect(() => resolve(connection));
-    });
+    const opening = LoopbackSmtpConnection.open({ host, port, name: 'demomail-gateway', connectTimeoutMs: Math.min(timeoutMs, 5_000), idleTimeoutMs: timeoutMs });
+    const gone = () => {
+      this.open--;
+      // A waiting delivery gets a new connection in place of this one.
+      const next = this.closed ? undefined : this.waiting.shift();
+      if (next) next(this.connect());
+    };
+    opening.then(
+      (connection) =>
+        connection.onClose(() => {
+          const i = this.idle.indexOf(connection);
+          if (i >= 0) this.idle.splice(i, 1);
+          gone();
+        }),
+      gone,
+    );
+    return opening;
   }
 }
 
-/** One transaction on a connection being acquired; the source is buffered until GreenMail asks for DATA. */
+/**
+ * One transaction on a connection being acquired. The data is encoded (dot-stuffing) as it comes and
+ * held until GreenMail has answered DATA; after that the newest chunk is held back, so that the last
+ * one goes out in the same write as the final dot (one write and one wake-up less for GreenMail per copy).
+ */
 function transaction(
   pool: ConnectionPool,
-  lease: { connection: Promise<SMTPConnection>; reused: boolean },
-  envelope: { from: string; to: string[] },
+  lease: { connection: Promise<LoopbackSmtpConnection>; reused: boolean },
+  envelope: { from: string; to: string },
   prefix: Buffer,
 ): StreamedCopy & { reused: boolean } {
-  const source = new PassThrough();
-  source.on('error', () => {}); // a destroyed source (closed connection) is reported through `outcome`
-  source.write(prefix);
-  let connection: SMTPConnection | undefined;
+  const encoder = new DataEncoder();
+  let held: Buffer[] = [encoder.encode(prefix)];
+  let connection: LoopbackSmtpConnection | undefined;
+  let dataOpen = false;
   let ended = false;
   let aborted = false;
   let settled = false;
+  let dotWritten = false;
   let resolveOutcome!: (value: CopyOutcome) => void;
   let rejectOutcome!: (err: Error) => void;
   const outcome = new Promise<CopyOutcome>((resolve, reject) => {
@@ -171,38 +161,63 @@ function transaction(
   });
   outcome.catch(() => {}); // awaited through end(); an aborted or unended copy must not be unhandled
   const fail = (err: Error) => {
+    if (connection) pool.discard(connection);
     if (settled) return;
     settled = true;
-    // Not a byte of DATA read, or the final dot never asked for: GreenMail has nothing of this copy.
-    if (!ended || !source.readableDidRead) resolveOutcome({ sent: false, error: err });
-    else rejectOutcome(err);
+    // Until the final dot is written GreenMail has nothing of this copy; after it, it may have it.
+    if (dotWritten) rejectOutcome(err);
+    else resolveOutcome({ sent: false, error: err });
+  };
+  const finish = async (c: LoopbackSmtpConnection) => {
+    // A connection lost while the client was still sending: GreenMail dropped the copy.
+    if (c.destroyed) return fail(new Error('connection to GreenMail lost before the end of data'));
+    held.push(encoder.terminator());
+    c.write(held.length === 1 ? (held[0] as Buffer) : Buffer.concat(held));
+    held = [];
+    dotWritten = true;
+    await c.expect('end of data', [250]);
+    if (settled) return;
+    settled = true;
+    pool.release(c);
+    resolveOutcome({ sent: true });
   };
   lease.connection.then(
-    (c) => {
+    async (c) => {
       connection = c;
       if (aborted) return pool.release(c); // nothing was sent on it yet
-      c.send(envelope, source, (err) => {
-        if (err) {
-          pool.discard(c);
-          return fail(err);
-        }
+      try {
+        await c.command(`MAIL FROM:<${envelope.from}>`, [250]);
+        await c.command(`RCPT TO:<${envelope.to}>`, [250, 251]);
+        await c.command('DATA', [354]);
         if (settled) return;
-        settled = true;
-        pool.release(c);
-        resolveOutcome({ sent: true });
-      });
+        dataOpen = true;
+        if (ended) return await finish(c);
+        if (held.length > 1) {
+          c.write(Buffer.concat(held.slice(0, -1)));
+          held = held.slice(-1);
+        }
+      } catch (err) {
+        fail(err as Error);
+      }
     },
     (err: Error) => fail(err),
   );
   return {
     reused: lease.reused,
     write(chunk) {
-      if (!aborted && !settled && !source.destroyed) source.write(chunk);
+      if (aborted || settled || ended) return;
+      held.push(encoder.encode(chunk));
+      if (dataOpen && connection) {
+        // All but the newest chunk go out now.
+        const out = held.length === 2 ? (held[0] as Buffer) : Buffer.concat(held.slice(0, -1));
+        held = held.slice(-1);
+        connection.write(out);
+      }
     },
     end() {
-      if (!settled && !aborted) {
+      if (!settled && !aborted && !ended) {
         ended = true;
-        source.end();
+        if (dataOpen && connection) finish(connection).catch((err: Error) => fail(err));
       }
       return outcome;
     },
@@ -238,7 +253,7 @@ export function greenmailDeliverer(options: {
   const timeoutMs = options.timeoutMs ?? 15_000;
   const maxConnections = options.maxConnections ?? 16;
   const pool = new ConnectionPool({ host: options.host, port: options.port, maxConnections, timeoutMs });
-  const envelope = (mailFrom: string, mailbox: string) => ({ from: mailFrom === '' ? options.nullSender : mailFrom, to: [mailbox] });
+  const envelope = (mailFrom: string, mailbox: string) => ({ from: mailFrom === '' ? options.nullSender : mailFrom, to: mailbox });
   return {
     stream: (mailFrom, mailbox, prefix) => {
       // Two connections are never taken by a streamed copy: kept for whole copies (and generated
