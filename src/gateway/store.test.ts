@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { deflateRawSync } from 'node:zlib';
 import t from 'tap';
-import { CaptureStore, COMPRESS_MIN_BYTES, parseSearch, storedBytes, type CaptureInput, type StoreEvent } from './store.js';
+import { CaptureStore, COMPRESS_MIN_BYTES, deflateStrategy, parseSearch, SAMPLE_FROM_BYTES, storedBytes, type CaptureInput, type StoreEvent } from './store.js';
 
 function input(subject: string, opts: Partial<CaptureInput> & { bytes?: number } = {}): CaptureInput {
   const raw = Buffer.alloc(opts.bytes ?? 100, 'x');
@@ -142,6 +142,30 @@ t.test('incompressible data is kept raw: the same Buffer, no inflate on read', a
   await store.compressed();
   t.ok(encoded.raw.equals(b64));
   t.ok(store.stats().heldBytes < store.stats().bytes - b64.length / 5, 'base64 attachment saves a fifth or more');
+});
+
+t.test('deflateStrategy: Huffman alone only where LZ77 finds nothing (a sample at 70 % or more)', async (t) => {
+  const cases: [string, number, number, number, 'lz77' | 'huffman'][] = [
+    ['small message: level 1 whatever the sample', SAMPLE_FROM_BYTES - 1, 8192, 8192, 'lz77'],
+    ['base64 attachment (76 %)', 1_000_000, 8192, 6226, 'huffman'],
+    ['just at 70 %', 100_000, 1000, 700, 'huffman'],
+    ['just below 70 %', 100_000, 1000, 699, 'lz77'],
+    ['text or HTML (20 %)', 100_000, 8192, 1638, 'lz77'],
+    ['empty sample', 100_000, 0, 0, 'lz77'],
+  ];
+  for (const [name, raw, sample, compressed, expected] of cases) t.equal(deflateStrategy(raw, sample, compressed), expected, name);
+});
+
+t.test('a large base64 message: Huffman-coded at rest, the same bytes on read, about the size level 1 gives', async (t) => {
+  const store = new CaptureStore({ maxMessages: 10, maxBytes: 1024 ** 3 });
+  const raw = Buffer.concat([textMessage(2_000), Buffer.from(randomBytes(300_000).toString('base64').replace(/.{76}/g, '$&\r\n'))]);
+  const record = store.add({ ...input('pdf'), raw });
+  await store.compressed();
+  t.ok(record.raw.equals(raw), 'identical on read');
+  const held = store.stats().heldBytes;
+  const levelOne = deflateRawSync(raw, { level: 1 }).length;
+  t.ok(held < raw.length * 0.8, `compressed (${held} of ${raw.length})`);
+  t.ok(held < levelOne * 1.03, `within 3 % of level 1 (${held} vs ${levelOne})`);
 });
 
 t.test('delete, eviction and purge while a compression is queued or in flight: gone for good, nothing leaks', async (t) => {

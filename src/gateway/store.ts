@@ -9,7 +9,7 @@
 // on raw bytes (what STORE_MAX_BYTES means); `heldBytes` is what the store actually holds.
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
-import { constants as zlibConstants, deflateRaw, inflateRawSync } from 'node:zlib';
+import { constants as zlibConstants, deflateRaw, deflateRawSync, inflateRawSync } from 'node:zlib';
 
 /** Which routing rule (DESIGN §7) decided where one recipient's copy went. */
 export type RoutingRule =
@@ -142,6 +142,33 @@ function overheadBytes(summary: MessageSummary): number {
 
 /** deflateRaw level 1: fast (≈ 1 ms per 50 KB on the threadpool), most of level 6's gain on mail text. */
 const DEFLATE_OPTIONS = { level: 1, memLevel: 8, strategy: zlibConstants.Z_DEFAULT_STRATEGY } as const;
+/**
+ * Huffman coding alone, for data LZ77 finds nothing to match in: base64 of a PDF or JPEG (64 symbols
+ * in 8 bits: ≈ 76 % either way). Measured on 1 MB of such base64: 9 ms against 29 ms at level 1, same size.
+ */
+const HUFFMAN_OPTIONS = { level: 1, memLevel: 8, strategy: zlibConstants.Z_HUFFMAN_ONLY } as const;
+/** Messages from this size on are sampled to choose between the two (smaller ones take level 1: cheap either way). */
+export const SAMPLE_FROM_BYTES = 32 * 1024;
+const SAMPLE_BYTES = 8 * 1024;
+
+/**
+ * Level 1 unless an 8 KiB sample from the middle of the message (where a large message's attachment
+ * is) compresses to 70 % or more at level 1: then LZ77 would only burn CPU, and Huffman alone keeps
+ * the same size. Text and HTML sample at 1–30 % and keep level 1 (Huffman alone would leave ≈ 62 %). Pure.
+ */
+export function deflateStrategy(rawLength: number, sampleLength: number, sampleCompressedLength: number): 'lz77' | 'huffman' {
+  if (rawLength < SAMPLE_FROM_BYTES || sampleLength === 0) return 'lz77';
+  return sampleCompressedLength >= 0.7 * sampleLength ? 'huffman' : 'lz77';
+}
+
+/** The options the store compresses `raw` with (`deflateStrategy` on a sample). */
+export function compressionOptionsFor(raw: Buffer): typeof DEFLATE_OPTIONS | typeof HUFFMAN_OPTIONS {
+  if (raw.length < SAMPLE_FROM_BYTES) return DEFLATE_OPTIONS;
+  const middle = Math.floor(raw.length / 2);
+  const sample = raw.subarray(Math.max(0, middle - SAMPLE_BYTES / 2), middle + SAMPLE_BYTES / 2);
+  // Synchronous: ≈ 0.1 ms, and this only runs once no message has arrived for a while.
+  return deflateStrategy(raw.length, sample.length, deflateRawSync(sample, DEFLATE_OPTIONS).length) === 'huffman' ? HUFFMAN_OPTIONS : DEFLATE_OPTIONS;
+}
 /** Messages below this are kept raw: the saving would not pay for the threadpool round trip. */
 export const COMPRESS_MIN_BYTES = 1024;
 /**
@@ -341,7 +368,7 @@ export class CaptureStore {
     }
     this.compressing = true;
     const target = entry;
-    deflateRaw(target.held, DEFLATE_OPTIONS, (err, out) => {
+    deflateRaw(target.held, compressionOptionsFor(target.held), (err, out) => {
       this.compressing = false;
       // Deleted, evicted or purged meanwhile: the result is dropped, the entry stays gone.
       if (!err && this.entries.get(target.id) === target && !target.compressed && worthKeeping(target.rawLength, out.length)) {
