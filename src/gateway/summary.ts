@@ -6,6 +6,7 @@
 // (same options, same header mapping, same `updateImageLinks` pass over the HTML), so the summary is
 // the same. Measured: see `src/gateway/README.md` ("Performance").
 import { MailParser, type AddressObject, type AttachmentStream, type MessageText } from 'mailparser';
+import { quickParse } from './quick-summary.js';
 import type { MessageSummary } from './store.js';
 
 /** Search text kept per message: enough for a demo's mails, bounded for 5,000 of them. */
@@ -91,32 +92,49 @@ function flatCopy(value: string): string {
   return value.length < 13 ? value : `${value} `.slice(0, -1);
 }
 
-/** Never throws: a message mailparser cannot read still gets stored, with what could be read. */
+const EMPTY_SUMMARY: MessageSummary = Object.freeze({ subject: '', from: '', to: [], cc: [], hasHtml: false, attachmentCount: 0, snippet: '', text: '' }) as MessageSummary;
+
+/**
+ * Never throws: a message mailparser cannot read still gets stored, with what could be read. The
+ * fast path (`quick-summary.ts`) reads the common messages; the others go through mailparser.
+ */
 export async function summarizeMessage(raw: Buffer): Promise<MessageSummary> {
   try {
-    const { headers, text: bodyText, html, attachments } = await parse(raw);
-    const header = <T>(key: string): T | undefined => (headers.has(key) ? (headers.get(key) as T) : undefined);
-    const subject = header<string>('subject');
-    const from = header<AddressObject>('from');
-    const parsedDate = header<Date>('date');
-    const messageId = header<string>('message-id');
-    const text = (bodyText ?? (typeof html === 'string' ? html.replace(/<[^>]*>/g, ' ') : '')).replace(/\s+/g, ' ').trim();
-    const date = parsedDate && !Number.isNaN(parsedDate.getTime()) ? parsedDate.toISOString() : undefined;
-    return {
-      subject: subject ?? '',
-      from: from?.text ?? '',
-      to: addresses(header<AddressObject | AddressObject[]>('to')),
-      cc: addresses(header<AddressObject | AddressObject[]>('cc')),
-      ...(date ? { date } : {}),
-      ...(messageId ? { messageIdHeader: messageId } : {}),
-      hasHtml: typeof html === 'string' && html.length > 0,
-      attachmentCount: attachments.filter((a) => !isInlinePart(a)).length,
-      // A copy, not a slice: V8 keeps a slice of a long string as a view that retains the whole body text.
-      snippet: flatCopy(text.slice(0, 200)),
-      // toLowerCase returns its input when nothing changes: copied too, so a long body is not retained.
-      text: flatCopy(text.slice(0, SEARCH_TEXT_LIMIT).toLowerCase()),
-    };
+    return summaryOf(quickParse(raw) ?? (await parse(raw)));
   } catch {
-    return { subject: '', from: '', to: [], cc: [], hasHtml: false, attachmentCount: 0, snippet: '', text: '' };
+    return { ...EMPTY_SUMMARY, to: [], cc: [] };
   }
+}
+
+/** The summary mailparser alone gives: what the fast path is compared with in the tests. */
+export async function summarizeWithMailparser(raw: Buffer): Promise<MessageSummary> {
+  try {
+    return summaryOf(await parse(raw));
+  } catch {
+    return { ...EMPTY_SUMMARY, to: [], cc: [] };
+  }
+}
+
+function summaryOf({ headers, text: bodyText, html, attachments }: Parsed): MessageSummary {
+  const header = <T>(key: string): T | undefined => (headers.has(key) ? (headers.get(key) as T) : undefined);
+  const subject = header<string>('subject');
+  const from = header<AddressObject>('from');
+  const parsedDate = header<Date>('date');
+  const messageId = header<string>('message-id');
+  const text = (bodyText ?? (typeof html === 'string' ? html.replace(/<[^>]*>/g, ' ') : '')).replace(/\s+/g, ' ').trim();
+  const date = parsedDate && !Number.isNaN(parsedDate.getTime()) ? parsedDate.toISOString() : undefined;
+  return {
+    subject: subject ?? '',
+    from: from?.text ?? '',
+    to: addresses(header<AddressObject | AddressObject[]>('to')),
+    cc: addresses(header<AddressObject | AddressObject[]>('cc')),
+    ...(date ? { date } : {}),
+    ...(messageId ? { messageIdHeader: messageId } : {}),
+    hasHtml: typeof html === 'string' && html.length > 0,
+    attachmentCount: attachments.filter((a) => !isInlinePart(a)).length,
+    // A copy, not a slice: V8 keeps a slice of a long string as a view that retains the whole body text.
+    snippet: flatCopy(text.slice(0, 200)),
+    // toLowerCase returns its input when nothing changes: copied too, so a long body is not retained.
+    text: flatCopy(text.slice(0, SEARCH_TEXT_LIMIT).toLowerCase()),
+  };
 }
