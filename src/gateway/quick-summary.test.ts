@@ -1,7 +1,7 @@
 // The fast path gives exactly mailparser's summary: message by message, on what nodemailer (CiviCRM's
 // PHPMailer-like output included) composes, on hand-made edge cases, and on random compositions. It
 // must also actually take the common messages (else it would only ever fall back).
-import t from 'tap';
+import t, { type Test } from 'tap';
 import fc from 'fast-check';
 import MailComposer from 'nodemailer/lib/mail-composer';
 import type Mail from 'nodemailer/lib/mailer';
@@ -13,7 +13,7 @@ import { generateMessage } from './dsn.js';
 const compose = (options: Mail.Options): Promise<Buffer> => new MailComposer({ date: new Date('2026-12-02T10:00:00Z'), messageId: '<fixed@demomail.test>', ...options }).compile().build();
 const PNG = Buffer.from('89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c4890000000d4944415478da63f8cfc0f01f0005000201a3c5a1d90000000049454e44ae426082', 'hex');
 
-async function same(t: Tap.Test, name: string, raw: Buffer, expectQuick: boolean | undefined): Promise<void> {
+async function same(t: Test, name: string, raw: Buffer, expectQuick: boolean | undefined): Promise<void> {
   const quick = await summarizeMessage(raw);
   const full = await summarizeWithMailparser(raw);
   // mailparser dates a message with an unparseable Date header "now": a millisecond apart in two calls.
@@ -79,15 +79,19 @@ t.test('hand-made edge cases: same summary, unusual ones left to mailparser', as
 
 t.test('generated DSNs and auto-replies: same summary', async (t) => {
   const original = await compose({ from: 'news@demomail.test', to: 'hard-1@bounce.demomail.test', subject: 'Mailing', text: 'Hello' });
-  for (const kind of ['hard', 'soft', 'ooo'] as const) {
+  for (const [kind, recipient] of [['dsn-hard', 'hard-1'], ['dsn-soft', 'soft-1'], ['auto-reply', 'ooo-1']] as const) {
     const generated = generateMessage({
-      outcome: { kind, recipient: `${kind}-1@bounce.demomail.test` } as Parameters<typeof generateMessage>[0]['outcome'],
+      outcome: { kind, recipient: `${recipient}@bounce.demomail.test` },
       original,
-      originalEnvelope: { mailFrom: 'imap+b.7.42.0123456789abcdef@demomail.test', rcptTo: [`${kind}-1@bounce.demomail.test`] },
+      originalEnvelope: { mailFrom: 'imap+b.7.42.0123456789abcdef@demomail.test', rcptTo: [`${recipient}@bounce.demomail.test`] },
       reportingMta: 'smtpdemo.demomail.svc.cluster.local',
       now: new Date('2026-12-02T10:00:00Z'),
     });
-    if (generated) await same(t, kind, generated.raw, undefined);
+    if (!generated) {
+      t.fail(`${kind}: nothing generated`);
+      continue;
+    }
+    await same(t, kind, generated.raw, undefined);
   }
 });
 
