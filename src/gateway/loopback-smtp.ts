@@ -83,9 +83,12 @@ export class LoopbackSmtpConnection {
     return reply;
   }
 
-  /** Writes bytes that get no answer of their own (message data). */
-  write(data: Buffer): void {
-    if (!this.failure) this.socket.write(data);
+  /** Writes bytes that get no answer of their own (message data): several pieces in one `writev`, no copy. */
+  write(pieces: readonly Buffer[]): void {
+    if (this.failure || pieces.length === 0) return;
+    this.socket.cork();
+    for (const piece of pieces) this.socket.write(piece);
+    this.socket.uncork();
   }
 
   /** Awaits the next reply (e.g. the one to the end of data). */

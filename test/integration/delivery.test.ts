@@ -112,4 +112,21 @@ t.test('delivery into the real GreenMail', async (t) => {
     t.match(got[0], /\nDelivered-To: streamed@demomail\.test\r\nFrom: a@demomail\.test\r\n/, "the prefix, then the message (after GreenMail's Return-Path and Received)");
     t.match(got[0], /Subject: streamed copy/);
   });
+
+  await t.test('a streamed copy under 64 KiB reaches GreenMail in one write, final dot included', async (t) => {
+    const copy = deliverer.stream('sender@demomail.test', 'onewrite@demomail.test', Buffer.from('Delivered-To: onewrite@demomail.test\r\n'));
+    if (!copy) return t.fail('no connection to stream on');
+    const raw = message('one write');
+    // Wait until GreenMail has answered DATA, then send the message in three chunks.
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    copy.write(raw.subarray(0, 10));
+    copy.write(raw.subarray(10, 30));
+    copy.write(raw.subarray(30));
+    t.same(await copy.end(), { sent: true });
+    const connection = proxy.connections.find((chunks) => chunks.some((c) => c.includes('RCPT TO:<onewrite@demomail.test>')));
+    const afterData = connection?.slice(connection.lastIndexOf('DATA\r\n') + 1) ?? [];
+    t.equal(afterData.length, 1, 'one write after DATA');
+    t.match(afterData[0], /^Delivered-To: onewrite@demomail\.test\r\nFrom: a@demomail\.test\r\n[\s\S]*\r\n\.\r\n$/, 'prefix, message and final dot together');
+    t.equal((await inbox('onewrite@demomail.test')).length, 1);
+  });
 });
