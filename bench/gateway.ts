@@ -12,8 +12,7 @@
 //   BENCH_ROUNDS=3 BENCH_CONNECTIONS=4 BENCH_SMALL=300 BENCH_LARGE=30 BENCH_FILL=5000 BENCH_ATTACHMENT=random npm run bench:gateway
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { loadavg } from 'node:os';
+import { loadavg, tmpdir } from 'node:os';
 import { constants as zlibConstants, deflateRawSync, type ZlibOptions } from 'node:zlib';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -24,8 +23,7 @@ import type { KubeObject } from '../src/bootstrap/objects.js';
 import { desiredObjects, randomAlphanumericPassword } from '../src/bootstrap/plan.js';
 import { startGatewayProcess } from '../scripts/lib/gateway.js';
 import { compressionOptionsFor } from '../src/gateway/store.js';
-import { freePort } from '../scripts/lib/greenmail.js';
-import { startGreenmail, type RunningGreenmail } from '../scripts/lib/greenmail.js';
+import { freePort, startGreenmail, type RunningGreenmail } from '../scripts/lib/greenmail.js';
 
 const repo = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const ROUNDS = boundedInt('BENCH_ROUNDS', 3, 0, 10);
@@ -273,7 +271,7 @@ async function main(): Promise<void> {
     // CPU time per message of every process on either path (a process not on a path shows ≈ 0 there).
     const processes: Processes = { 'bench client': process.pid, gateway: gateway.pid, "pod's GreenMail": behind.pid, 'direct GreenMail': direct.pid, 'bare smtp-server': bare.pid };
     const load = () => loadavg().map((l) => l.toFixed(2)).join(' ');
-    process.stdout.write(`Node ${process.version}; ${CONNECTIONS} TLS connections per side, ${ROUNDS} alternating rounds; 10 KB × ${SMALL}, 1 MB × ${LARGE} per round; attachment ${ATTACHMENT}; load average ${load()}\n\n`);
+    process.stdout.write(`Node ${process.version}; ${CONNECTIONS} TLS connections per side, ${ROUNDS} rotating rounds; 10 KB × ${SMALL}, 1 MB × ${LARGE} per round; attachment ${ATTACHMENT}; load average ${load()}\n\n`);
     process.stdout.write(await compressionReport());
     await settle(gateway.pid); // start-up work (module loading, JIT) is not a round's
     for (const [size, count] of ROUNDS === 0 ? [] : ([[10 * 1024, SMALL], [1024 * 1024, LARGE]] as const)) {
@@ -303,15 +301,15 @@ async function main(): Promise<void> {
       for (const s of summary) process.stdout.write(`  ${s.name.padEnd(26)} ${s.perSecond.toFixed(1).padStart(7)} msg/s   p50 ${s.p50.toFixed(1).padStart(6)} ms   p99 ${s.p99.toFixed(1).padStart(6)} ms\n`);
       const [base, ours, floor] = summary as [typeof summary[0], typeof summary[0], typeof summary[0]];
       process.stdout.write(`  ratio gateway / direct: throughput ${(ours.perSecond / base.perSecond).toFixed(2)}, p50 ${(ours.p50 / base.p50).toFixed(2)}×, p99 ${(ours.p99 / base.p99).toFixed(2)}×\n`);
+      const total = (cpu: Record<string, number>) => Object.values(cpu).reduce((a, b) => a + b, 0);
       process.stdout.write(`  CPU ms per message (median of rounds): ${Object.keys(processes).join(' / ')} / total\n`);
       for (const s of summary) {
         const values = Object.keys(processes).map((p) => s.cpu[p] ?? 0);
-        process.stdout.write(`  ${s.name.padEnd(26)} ${[...values, values.reduce((a, b) => a + b, 0)].map((v) => v.toFixed(2).padStart(7)).join(' ')}\n`);
+        process.stdout.write(`  ${s.name.padEnd(26)} ${[...values, total(s.cpu)].map((v) => v.toFixed(2).padStart(7)).join(' ')}\n`);
       }
       // On saturated cores throughput is the inverse of CPU per message. The best any gateway on
       // smtp-server could do here: the client and smtp-server's own work (the bare server's round),
       // plus what the pod's GreenMail spends on a copy (the gateway's round), against the direct path.
-      const total = (cpu: Record<string, number>) => Object.values(cpu).reduce((a, b) => a + b, 0);
       const floorPath = (floor.cpu['bench client'] ?? 0) + (floor.cpu['bare smtp-server'] ?? 0) + (ours.cpu["pod's GreenMail"] ?? 0);
       process.stdout.write(
         `  ceiling for a gateway on smtp-server in front of GreenMail, from CPU per message: direct ${total(base.cpu).toFixed(2)} ms ÷ (client + bare smtp-server + pod's GreenMail = ${floorPath.toFixed(2)} ms) = ${(total(base.cpu) / floorPath).toFixed(2)}; measured gateway path ${total(ours.cpu).toFixed(2)} ms → ${(total(base.cpu) / total(ours.cpu)).toFixed(2)}\n`,
