@@ -9,7 +9,12 @@
 // `-Dgreenmail.smtps.*` (the pod's GreenMail has no SMTPS any more).
 //
 //   npm run bench:gateway
-//   BENCH_ROUNDS=3 BENCH_CONNECTIONS=4 BENCH_SMALL=300 BENCH_LARGE=30 BENCH_FILL=5000 BENCH_ATTACHMENT=random npm run bench:gateway
+//   BENCH_WARMUP=2 BENCH_ROUNDS=3 BENCH_CONNECTIONS=4 BENCH_SMALL=1000 BENCH_LARGE=30 BENCH_FILL=5000 BENCH_ATTACHMENT=random npm run bench:gateway
+//   BENCH_JAVA_OPTS='-XX:+UseSerialGC' (JVM options for both GreenMails alike), BENCH_GATEWAY_NODE_ARGS / _NODE_OPTIONS
+//
+// Throughput means steady state: each size starts with BENCH_WARMUP untimed rounds per target (the
+// JVMs' JIT and V8's need thousands of messages; with 300-message rounds and no warm-up, before
+// 2026-12-02, every process's CPU per message was about twice its steady-state figure).
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg, tmpdir } from 'node:os';
@@ -28,9 +33,15 @@ import { freePort, startGreenmail, type RunningGreenmail } from '../scripts/lib/
 const repo = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
 const ROUNDS = boundedInt('BENCH_ROUNDS', 3, 0, 10);
 const CONNECTIONS = boundedInt('BENCH_CONNECTIONS', 4, 1, 32);
-const SMALL = boundedInt('BENCH_SMALL', 300, 10, 5000);
+const SMALL = boundedInt('BENCH_SMALL', 1000, 10, 5000);
 const LARGE = boundedInt('BENCH_LARGE', 30, 2, 500);
 const FILL = boundedInt('BENCH_FILL', 5000, 0, 20_000);
+/**
+ * Untimed rounds per target before each size's timed rounds: JIT warm-up. Without them the first timed
+ * rounds also measure the JVMs' and V8's compilers at work (2026-12-02: 1,500 10 KB messages into a
+ * fresh gateway cost 2.4 ms of its CPU each, the next 1,500 1.5 ms; GreenMail 4.6 → 2.8 ms).
+ */
+const WARMUP = boundedInt('BENCH_WARMUP', 2, 0, 5);
 /**
  * The "PDF": `random` bytes (a real PDF's streams are compressed: its base64 deflates by ≈ 25 %, like
  * this), or `constant` (one repeated byte, what this bench sent before the store compressed: its base64
@@ -239,9 +250,11 @@ async function main(): Promise<void> {
 
   const cleanups: (() => Promise<void>)[] = [];
   try {
-    const behind = await startGreenmail({ deployment, secrets, jar });
+    // Extra JVM options for both GreenMails alike (e.g. to compare GC settings): BENCH_JAVA_OPTS.
+    const javaExtra = (process.env['BENCH_JAVA_OPTS'] ?? '').split(' ').filter(Boolean);
+    const behind = await startGreenmail({ deployment, secrets, jar, extraOptions: javaExtra });
     cleanups.push(() => behind.stop());
-    const direct = await startGreenmail({ deployment, secrets, jar, extraOptions: ['-Dgreenmail.smtps.hostname=127.0.0.1', '-Dgreenmail.smtps.port=3465'] });
+    const direct = await startGreenmail({ deployment, secrets, jar, extraOptions: [...javaExtra, '-Dgreenmail.smtps.hostname=127.0.0.1', '-Dgreenmail.smtps.port=3465'] });
     cleanups.push(() => direct.stop());
     // A store big enough to hold the 5,000 × 50 KB fill without evicting (the default 256Mi would evict).
     const gateway = await startGatewayProcess({
@@ -271,11 +284,19 @@ async function main(): Promise<void> {
     // CPU time per message of every process on either path (a process not on a path shows ≈ 0 there).
     const processes: Processes = { 'bench client': process.pid, gateway: gateway.pid, "pod's GreenMail": behind.pid, 'direct GreenMail': direct.pid, 'bare smtp-server': bare.pid };
     const load = () => loadavg().map((l) => l.toFixed(2)).join(' ');
-    process.stdout.write(`Node ${process.version}; ${CONNECTIONS} TLS connections per side, ${ROUNDS} rotating rounds; 10 KB × ${SMALL}, 1 MB × ${LARGE} per round; attachment ${ATTACHMENT}; load average ${load()}\n\n`);
+    process.stdout.write(`Node ${process.version}; ${CONNECTIONS} TLS connections per side, ${WARMUP} untimed warm-up round(s) per target, then ${ROUNDS} rotating rounds; 10 KB × ${SMALL}, 1 MB × ${LARGE} per round; attachment ${ATTACHMENT}; load average ${load()}\n\n`);
     process.stdout.write(await compressionReport());
     await settle(gateway.pid); // start-up work (module loading, JIT) is not a round's
     for (const [size, count] of ROUNDS === 0 ? [] : ([[10 * 1024, SMALL], [1024 * 1024, LARGE]] as const)) {
       const results = new Map<string, Round[]>(targets.map((t) => [t.name, []]));
+      for (let w = 0; w < WARMUP; w++) {
+        for (const target of targets) {
+          await round(target, auth, plan.mailCaBundle, size, count, processes);
+          await settle(gateway.pid);
+          await purge(behind);
+          await purge(direct);
+        }
+      }
       for (let r = 0; r < ROUNDS; r++) {
         // Rotated: each target runs first, second and third in turn.
         const order = targets.map((_, i) => targets[(i + r) % targets.length] as Target);
@@ -301,6 +322,8 @@ async function main(): Promise<void> {
       for (const s of summary) process.stdout.write(`  ${s.name.padEnd(26)} ${s.perSecond.toFixed(1).padStart(7)} msg/s   p50 ${s.p50.toFixed(1).padStart(6)} ms   p99 ${s.p99.toFixed(1).padStart(6)} ms\n`);
       const [base, ours, floor] = summary as [typeof summary[0], typeof summary[0], typeof summary[0]];
       process.stdout.write(`  ratio gateway / direct: throughput ${(ours.perSecond / base.perSecond).toFixed(2)}, p50 ${(ours.p50 / base.p50).toFixed(2)}×, p99 ${(ours.p99 / base.p99).toFixed(2)}×\n`);
+      const perRound = (results.get(ours.name) ?? []).map((r, i) => r.perSecond / ((results.get(base.name) ?? [])[i]?.perSecond ?? NaN));
+      process.stdout.write(`  throughput ratio per round: ${perRound.map((x) => x.toFixed(2)).join(' ')}\n`);
       const total = (cpu: Record<string, number>) => Object.values(cpu).reduce((a, b) => a + b, 0);
       process.stdout.write(`  CPU ms per message (median of rounds): ${Object.keys(processes).join(' / ')} / total\n`);
       for (const s of summary) {

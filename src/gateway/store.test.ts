@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import { deflateRawSync } from 'node:zlib';
+import { constants as zlibConstants, deflateRawSync } from 'node:zlib';
 import t from 'tap';
-import { CaptureStore, COMPRESS_MIN_BYTES, deflateStrategy, parseSearch, SAMPLE_FROM_BYTES, storedBytes, type CaptureInput, type StoreEvent } from './store.js';
+import { CaptureStore, COMPRESS_MIN_BYTES, compressionOptionsFor, deflateStrategy, parseSearch, SAMPLE_FROM_BYTES, storedBytes, SYNC_COMPRESS_BELOW_BYTES, type CaptureInput, type StoreEvent } from './store.js';
 
 function input(subject: string, opts: Partial<CaptureInput> & { bytes?: number } = {}): CaptureInput {
   const raw = Buffer.alloc(opts.bytes ?? 100, 'x');
@@ -118,9 +118,10 @@ t.test('compressed at rest: byte-identical round trip, bounds on raw bytes, held
   const after = store.stats();
   t.equal(after.bytes, before.bytes, 'accounted bytes stay on raw sizes');
   const text = stored[0]?.raw as Buffer;
-  const saved = text.length - deflateRawSync(text, { level: 1 }).length;
-  const atMin = COMPRESS_MIN_BYTES - deflateRawSync(Buffer.alloc(COMPRESS_MIN_BYTES, 'a'), { level: 1 }).length;
-  const zeros = (stored[2]?.raw as Buffer).length - deflateRawSync(stored[2]?.raw as Buffer, { level: 1 }).length;
+  const compressedLength = (raw: Buffer) => deflateRawSync(raw, compressionOptionsFor(raw)).length;
+  const saved = text.length - compressedLength(text);
+  const atMin = COMPRESS_MIN_BYTES - compressedLength(Buffer.alloc(COMPRESS_MIN_BYTES, 'a'));
+  const zeros = (stored[2]?.raw as Buffer).length - compressedLength(stored[2]?.raw as Buffer);
   t.equal(after.heldBytes, before.bytes - saved - atMin - zeros, 'held bytes: text, zeros and the minimum-size one compressed; random, empty and tiny kept raw');
   t.ok(after.heldBytes < after.bytes - 40_000);
   t.same(JSON.parse(JSON.stringify(stored[0]?.record)).raw, JSON.parse(JSON.stringify(text)), 'raw is an enumerable field as before');
@@ -204,6 +205,34 @@ t.test('delete, eviction and purge while a compression is queued or in flight: g
   t.equal(store.get(p.id), undefined);
   t.same(store.stats(), { messages: 0, bytes: 0, heldBytes: 0, evictions: 6 }, 'the late result changes nothing');
   t.ok(p.raw.equals(raw) && e.raw.equals(raw));
+});
+
+t.test('small messages: compressed synchronously with the small window, a slice at a time, the event loop served in between', async (t) => {
+  const store = new CaptureStore({ maxMessages: 5000, maxBytes: 1024 ** 3, compressAfterQuietMs: 0 });
+  t.same(compressionOptionsFor(textMessage(10_000)), { level: 1, memLevel: 6, strategy: zlibConstants.Z_DEFAULT_STRATEGY, windowBits: 13 }, 'under 64 KiB: 8 KiB window, 2^13 hash');
+  t.same(compressionOptionsFor(textMessage(SYNC_COMPRESS_BELOW_BYTES)), { level: 1, memLevel: 8, strategy: zlibConstants.Z_DEFAULT_STRATEGY }, '64 KiB and more: zlib defaults');
+  const b64 = Buffer.from(randomBytes(45_000).toString('base64').replace(/.{76}/g, '$&\r\n'));
+  t.equal(compressionOptionsFor(b64).strategy, zlibConstants.Z_HUFFMAN_ONLY, 'a base64 message between 32 and 64 KiB is still sampled');
+  t.equal(compressionOptionsFor(b64).windowBits, 13);
+  const raws = Array.from({ length: 3000 }, (_, i) => textMessage(10_000 + i));
+  const records = raws.map((raw, i) => store.add({ ...input(`m${i}`), raw }));
+  let ticks = 0;
+  const ticker = setInterval(() => ticks++, 1);
+  const started = performance.now();
+  await store.compressed();
+  const took = performance.now() - started;
+  clearInterval(ticker);
+  t.ok(ticks >= Math.min(10, took / 10), `timers kept firing while 3,000 messages were compressed (${ticks} ticks in ${took.toFixed(0)} ms)`);
+  t.ok(store.stats().heldBytes < store.stats().bytes * 0.6, 'all compressed');
+  for (const i of [0, 1499, 2999]) t.ok(records[i]?.raw.equals(raws[i] as Buffer), `message ${i}: the same bytes on read`);
+  // A large one queued behind small ones goes to the threadpool and still completes.
+  const large = textMessage(300_000);
+  const small = textMessage(5_000);
+  const l = store.add({ ...input('large'), raw: large });
+  const m = store.add({ ...input('small after large'), raw: small });
+  await store.compressed();
+  t.ok(l.raw.equals(large) && m.raw.equals(small));
+  t.ok(store.stats().heldBytes < store.stats().bytes * 0.6);
 });
 
 t.test('compression waits for a quiet moment: nothing is compressed while messages keep arriving', async (t) => {
