@@ -168,27 +168,22 @@ export function deflateStrategy(rawLength: number, sampleLength: number, sampleC
  * `deflateRawSync` 0.16–0.18 ms (the same output); a 64 KiB message takes ≈ 0.5–1.7 ms here.
  */
 export const SYNC_COMPRESS_BELOW_BYTES = 64 * 1024;
-/**
- * zlib's buffers for those messages: an 8 KiB window and a 2^13 hash, so each of deflate's four
- * allocations is 16 KiB, under the container's `MALLOC_MMAP_THRESHOLD_` (32 KiB): with the default
- * window each one was an mmap, page faults and an munmap per message. Same size as the default
- * window for messages up to 8 KiB; 50 KB of text 45 % instead of 43 %.
+/*
+ * Tried and dropped (2026-12-02): an 8 KiB window for those messages, so that zlib's four buffers stay
+ * under the container's 32 KiB MALLOC_MMAP_THRESHOLD_ (no mmap per message). It saved ≈ 0.01 ms per
+ * 10 KB message and cost a text/HTML newsletter 43 % instead of 27 %: its HTML part repeats the text
+ * part from further back than 8 KiB.
  */
-const SMALL_MESSAGE_WINDOW = { windowBits: 13, memLevel: 6 } as const;
 /** Longest run of synchronous compressions before the event loop gets its turn, ms. */
 const SYNC_SLICE_MS = 2;
 
-export type CompressionOptions = { level: 1; memLevel: number; strategy: number; windowBits?: number };
-
-/** The options the store compresses `raw` with (`deflateStrategy` on a sample; the small window under `SYNC_COMPRESS_BELOW_BYTES`). */
-export function compressionOptionsFor(raw: Buffer): CompressionOptions {
-  const window = raw.length < SYNC_COMPRESS_BELOW_BYTES ? SMALL_MESSAGE_WINDOW : {};
-  if (raw.length < SAMPLE_FROM_BYTES) return { ...DEFLATE_OPTIONS, ...window };
+/** The options the store compresses `raw` with (`deflateStrategy` on a sample). */
+export function compressionOptionsFor(raw: Buffer): typeof DEFLATE_OPTIONS | typeof HUFFMAN_OPTIONS {
+  if (raw.length < SAMPLE_FROM_BYTES) return DEFLATE_OPTIONS;
   const middle = Math.floor(raw.length / 2);
   const sample = raw.subarray(Math.max(0, middle - SAMPLE_BYTES / 2), middle + SAMPLE_BYTES / 2);
   // Synchronous: ≈ 0.1 ms, and this only runs once no message has arrived for a while.
-  const strategy = deflateStrategy(raw.length, sample.length, deflateRawSync(sample, { ...DEFLATE_OPTIONS, ...window }).length);
-  return { ...(strategy === 'huffman' ? HUFFMAN_OPTIONS : DEFLATE_OPTIONS), ...window };
+  return deflateStrategy(raw.length, sample.length, deflateRawSync(sample, DEFLATE_OPTIONS).length) === 'huffman' ? HUFFMAN_OPTIONS : DEFLATE_OPTIONS;
 }
 /** Messages below this are kept raw: the saving would not pay for the threadpool round trip. */
 export const COMPRESS_MIN_BYTES = 1024;
