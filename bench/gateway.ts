@@ -289,28 +289,23 @@ async function main(): Promise<void> {
     await settle(gateway.pid); // start-up work (module loading, JIT) is not a round's
     for (const [size, count] of ROUNDS === 0 ? [] : ([[10 * 1024, SMALL], [1024 * 1024, LARGE]] as const)) {
       const results = new Map<string, Round[]>(targets.map((t) => [t.name, []]));
-      for (let w = 0; w < WARMUP; w++) {
-        for (const target of targets) {
-          await round(target, auth, plan.mailCaBundle, size, count, processes);
-          await settle(gateway.pid);
-          await purge(behind);
-          await purge(direct);
-        }
-      }
+      /** One round on `target`, then the gateway's deferred work counted in it and both GreenMails emptied. */
+      const settledRound = async (target: Target): Promise<Round> => {
+        const result = await round(target, auth, plan.mailCaBundle, size, count, processes);
+        // The store compresses in the background once no message has come for 250 ms: that work
+        // belongs to this round, and must not run during the next one (it would slow whichever
+        // path is timed then). Wait for it and count its CPU here.
+        const settledMs = await settle(gateway.pid);
+        result.cpuPerMessage['gateway'] = (result.cpuPerMessage['gateway'] ?? 0) + settledMs / count;
+        await purge(behind);
+        await purge(direct);
+        return result;
+      };
+      for (let w = 0; w < WARMUP; w++) for (const target of targets) await settledRound(target);
       for (let r = 0; r < ROUNDS; r++) {
         // Rotated: each target runs first, second and third in turn.
         const order = targets.map((_, i) => targets[(i + r) % targets.length] as Target);
-        for (const target of order) {
-          const result = await round(target, auth, plan.mailCaBundle, size, count, processes);
-          // The store compresses in the background once no message has come for 250 ms: that work
-          // belongs to this round, and must not run during the next one (it would slow whichever
-          // path is timed then). Wait for it and count its CPU here.
-          const settledMs = await settle(gateway.pid);
-          result.cpuPerMessage['gateway'] = (result.cpuPerMessage['gateway'] ?? 0) + settledMs / count;
-          results.get(target.name)?.push(result);
-          await purge(behind);
-          await purge(direct);
-        }
+        for (const target of order) results.get(target.name)?.push(await settledRound(target));
       }
       const summary = targets.map((t) => {
         const rounds = results.get(t.name) ?? [];

@@ -382,28 +382,30 @@ export class CaptureStore {
       return;
     }
     this.compressing = true;
-    if (entry.rawLength < SYNC_COMPRESS_BELOW_BYTES) {
-      // Small ones here and now, for up to SYNC_SLICE_MS; then the event loop, and (after a new
-      // message, the quiet wait again) the next slice.
-      const started = performance.now();
-      for (let next: Entry | undefined = entry; next; next = this.nextPending()) {
-        if (next.rawLength >= SYNC_COMPRESS_BELOW_BYTES) {
-          this.pending.unshift(next);
-          break;
-        }
-        this.keepCompressed(next, deflateRawSync(next.held, compressionOptionsFor(next.held)));
-        if (performance.now() - started >= SYNC_SLICE_MS) break;
-      }
-      setImmediate(() => {
-        this.compressing = false;
-        this.compressNext();
-      });
-      return;
-    }
-    const target = entry;
-    deflateRaw(target.held, compressionOptionsFor(target.held), (err, out) => {
+    if (entry.rawLength < SYNC_COMPRESS_BELOW_BYTES) return this.compressSlice(entry);
+    deflateRaw(entry.held, compressionOptionsFor(entry.held), (err, out) => {
       this.compressing = false;
-      if (!err) this.keepCompressed(target, out);
+      if (!err) this.keepCompressed(entry, out);
+      this.compressNext();
+    });
+  }
+
+  /**
+   * Small messages here and now, `first` and those queued after it, for up to SYNC_SLICE_MS or until a
+   * large one is next; then the event loop, and (after a new message, the quiet wait again) the next slice.
+   */
+  private compressSlice(first: Entry): void {
+    const started = performance.now();
+    for (let entry: Entry | undefined = first; entry; entry = this.nextPending()) {
+      if (entry.rawLength >= SYNC_COMPRESS_BELOW_BYTES) {
+        this.pending.unshift(entry);
+        break;
+      }
+      this.keepCompressed(entry, deflateRawSync(entry.held, compressionOptionsFor(entry.held)));
+      if (performance.now() - started >= SYNC_SLICE_MS) break;
+    }
+    setImmediate(() => {
+      this.compressing = false;
       this.compressNext();
     });
   }
