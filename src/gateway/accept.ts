@@ -10,7 +10,7 @@ import { deliveryCopy, deliveryPrefix, type DeliverFn, type StreamedCopy, type S
 import type { GatewayMetrics } from './metrics.js';
 import { planRouting, routeGenerated, type Envelope, type RoutingSettings, type SimulatedOutcome } from './routing.js';
 import type { CaptureStore, CapturedMessage, GeneratedFrom, MessageOrigin } from './store.js';
-import { summarizeMessage } from './summary.js';
+import { messageIdOf, summarizeMessage } from './summary.js';
 
 export interface IncomingMessage {
   raw: Buffer;
@@ -114,9 +114,11 @@ export class AcceptPath {
    */
   private async complete(message: IncomingMessage, plan: ReturnType<AcceptPath['plan']>, streams: (StreamedCopy | undefined)[]): Promise<{ stored: CapturedMessage; simulated: SimulatedOutcome[] }> {
     const { store, deliver, metrics, logger } = this.deps;
-    // Parsed while the copies travel (mailparser is the gateway's biggest per-message cost).
-    const summarizing = summarizeMessage(message.raw);
-    summarizing.catch(() => {}); // awaited below; a delivery failure must not leave it unhandled
+    // A client's message is summarized by the store later (in the quiet moment, or when first read):
+    // not on the path to the 250. Generated mail (DSNs, auto-replies: few, and what a demo shows)
+    // is summarized now, while its copies travel, so it is complete from the start.
+    const summarizing = message.origin === 'generated' ? summarizeMessage(message.raw) : undefined;
+    summarizing?.catch(() => {}); // awaited below; a delivery failure must not leave it unhandled
     const ends = streams.map((s) => s?.end());
     let delivered = 0;
     for (const [i, delivery] of plan.deliveries.entries()) {
@@ -129,7 +131,7 @@ export class AcceptPath {
       }
       delivered++;
     }
-    const summary = await summarizing;
+    const summary = summarizing ? await summarizing : undefined;
     for (const delivery of plan.deliveries) metrics.deliveries.inc({ rule: delivery.rule });
     const stored = store.add({
       raw: message.raw,
@@ -140,7 +142,7 @@ export class AcceptPath {
       origin: message.origin,
       ...(message.generatedFrom ? { generatedFrom: message.generatedFrom } : {}),
       deliveries: plan.deliveries,
-      summary,
+      ...(summary ? { summary } : {}),
     });
     metrics.accepted.inc({ origin: message.origin });
     logger.info(
@@ -150,7 +152,7 @@ export class AcceptPath {
         mailFrom: message.envelope.mailFrom,
         rcptTo: message.envelope.rcptTo,
         mailboxes: plan.deliveries.map((d) => d.mailbox),
-        messageId: summary.messageIdHeader,
+        messageId: summary ? summary.messageIdHeader : messageIdOf(message.raw),
         size: message.raw.length,
         simulated: plan.simulated.map((s) => `${s.kind}:${s.recipient}`),
       },

@@ -75,6 +75,18 @@ export function quickParse(raw: Buffer): ParsedForSummary | undefined {
   }
 }
 
+/**
+ * The top-level headers alone, as mailparser maps them (a header-only summary for a message the fast
+ * path cannot read, until mailparser has read it). Undefined when even the header block is unreadable.
+ */
+export function quickHeaders(raw: Buffer): Map<string, unknown> | undefined {
+  try {
+    return readHeaderBlock(raw, 0, raw.length, undefined).headers;
+  } catch {
+    return undefined;
+  }
+}
+
 /** mailparser's getTextContent, for the cases kept here. */
 function assemble(walk: Walk): ParsedForSummary | undefined {
   const text: string[] = [];
@@ -106,20 +118,7 @@ function assemble(walk: Walk): ParsedForSummary | undefined {
 /** One MIME part: its header block through mailsplit's MimeNode, then its body or its children. */
 function readPart(raw: Buffer, start: number, end: number, parent: MimeNode | undefined, ancestors: string[], walk: Walk): void {
   if (ancestors.length > MAX_DEPTH) throw new NotQuick();
-  const node = new MimeNode(parent ?? false, {});
-  let pos = start;
-  for (;;) {
-    const newline = raw.indexOf(0x0a, pos);
-    if (newline < 0 || newline >= end) throw new NotQuick(); // no end of the header block
-    const line = raw.subarray(pos, newline + 1);
-    pos = newline + 1;
-    if (pos - start > MAX_HEADER_BYTES) throw new NotQuick();
-    if (!parent && pos - start === line.length && line.subarray(0, 5).toString('latin1') === 'From ') throw new NotQuick(); // an mbox line
-    if (node.addHeaderChunk(line)) break;
-  }
-  node.parseHeaders();
-  const headerLines = (node.headers as unknown as { getList(): HeaderLine[] }).getList();
-  const headers = headerProcessor.processHeaders(headerLines);
+  const { node, headers, headerLines, bodyStart: pos } = readHeaderBlock(raw, start, end, parent);
   if (!parent) {
     // mailparser turns an unparseable Date into "now": leave that to it.
     for (const line of headerLines.filter((l) => l.key === 'date')) {
@@ -157,6 +156,24 @@ function readPart(raw: Buffer, start: number, end: number, parent: MimeNode | un
   if (contentType === 'text/plain') walk.hasText = true;
   else walk.hasHtml = true;
   walk.texts.push({ contentType, textContent: decodeBody(raw.subarray(pos, end), node.encoding || '').toString().replace(/\r?\n/g, '\n'), inAlternative: ancestors.includes('multipart/alternative') });
+}
+
+/** A part's header block through mailsplit's MimeNode, then mailparser's `processHeaders`. */
+function readHeaderBlock(raw: Buffer, start: number, end: number, parent: MimeNode | undefined): { node: MimeNode; headers: Map<string, unknown>; headerLines: HeaderLine[]; bodyStart: number } {
+  const node = new MimeNode(parent ?? false, {});
+  let pos = start;
+  for (;;) {
+    const newline = raw.indexOf(0x0a, pos);
+    if (newline < 0 || newline >= end) throw new NotQuick(); // no end of the header block
+    const line = raw.subarray(pos, newline + 1);
+    pos = newline + 1;
+    if (pos - start > MAX_HEADER_BYTES) throw new NotQuick();
+    if (!parent && pos - start === line.length && line.subarray(0, 5).toString('latin1') === 'From ') throw new NotQuick(); // an mbox line
+    if (node.addHeaderChunk(line)) break;
+  }
+  node.parseHeaders();
+  const headerLines = (node.headers as unknown as { getList(): HeaderLine[] }).getList();
+  return { node, headers: headerProcessor.processHeaders(headerLines), headerLines, bodyStart: pos };
 }
 
 function decodeBody(body: Buffer, encoding: string): Buffer {

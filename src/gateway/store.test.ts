@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { constants as zlibConstants, deflateRawSync } from 'node:zlib';
 import t from 'tap';
+import { summarizeMessage, summarizeNow } from './summary.js';
 import { CaptureStore, COMPRESS_MIN_BYTES, compressionOptionsFor, deflateStrategy, parseSearch, SAMPLE_FROM_BYTES, storedBytes, SYNC_COMPRESS_BELOW_BYTES, type CaptureInput, type StoreEvent } from './store.js';
 
 function input(subject: string, opts: Partial<CaptureInput> & { bytes?: number } = {}): CaptureInput {
@@ -243,4 +244,71 @@ t.test('compression waits for a quiet moment: nothing is compressed while messag
   }
   await store.compressed();
   t.ok(store.stats().heldBytes < store.stats().bytes - 50_000, 'the backlog is compressed in the pause');
+});
+
+t.test('deferred summaries: none on add, parsed in the quiet moment or on first read, the same as parsed before', async (t) => {
+  const calls = { now: 0, later: 0 };
+  const summarizer = {
+    now: (raw: Buffer) => {
+      calls.now++;
+      return summarizeNow(raw);
+    },
+    later: (raw: Buffer) => {
+      calls.later++;
+      return summarizeMessage(raw);
+    },
+  };
+  const store = new CaptureStore({ maxMessages: 100, maxBytes: 1024 ** 3, compressAfterQuietMs: 100 }, summarizer);
+  const { summary: _given, ...bare } = input('unused');
+  const receipt = textMessage(10_000);
+  const a = store.add({ ...bare, raw: receipt });
+  const b = store.add({ ...bare, raw: textMessage(500) }); // below the compression threshold: queued for its summary alone
+  t.equal(calls.now, 0, 'nothing parsed on the path that answers the client');
+  t.equal(store.stats().bytes, 10_000 + 10_000 + 200 + 512 + 500 + 500 + 200 + 512, 'bytes count the bound of what the summary can add');
+  t.equal(a.summary.subject, 'Your receipt', 'a read parses it at once');
+  t.equal(calls.now, 1);
+  t.same(a.summary, await summarizeMessage(receipt), 'the same summary the accept path used to parse');
+  t.same(JSON.parse(JSON.stringify(a)).summary, a.summary, 'enumerable: JSON of the record has it');
+  await store.compressed();
+  t.equal(calls.now, 2, 'the other one in the quiet moment; none twice');
+  t.equal(calls.later, 0, 'mailparser never needed');
+  t.equal(b.summary.subject, 'Your receipt');
+  t.equal(store.stats().bytes, 10_000 + a.summary.text.length + a.summary.snippet.length + 512 + 500 + b.summary.text.length + b.summary.snippet.length + 512, 'then the real overhead');
+  t.same(store.list({ search: 'subject:receipt donation' }).messages.map((m) => m.id), [b.id, a.id]);
+
+  // A search reads the summaries it needs before the quiet moment comes.
+  const c = store.add({ ...bare, raw: textMessage(3_000) });
+  t.same(store.list({ search: 'from:org@demomail.test' }).messages.map((m) => m.id), [c.id, b.id, a.id], 'found by a header only the summary has');
+  t.equal(calls.now, 3);
+  await store.compressed();
+  t.equal(calls.now, 3, 'not parsed again in the quiet moment');
+});
+
+t.test('deferred summaries: a message only mailparser reads shows its headers at once, the whole summary when mailparser is done', async (t) => {
+  const store = new CaptureStore({ maxMessages: 100, maxBytes: 1024 ** 3, compressAfterQuietMs: 200 });
+  const { summary: _given, ...bare } = input('unused');
+  // Latin-1 text: left to mailparser by the fast path.
+  const raw = Buffer.concat([
+    Buffer.from('From: Caf\xe9 <cafe@demomail.test>\r\nTo: donor@example.org\r\nSubject: =?iso-8859-1?q?Re=E7u?=\r\nMessage-ID: <latin@demomail.test>\r\nContent-Type: text/plain; charset=iso-8859-1\r\n\r\n', 'latin1'),
+    Buffer.from('Merci pour votre don, voici votre re\xe7u.\r\n', 'latin1'),
+  ]);
+  t.equal(summarizeNow(raw).complete, false, 'the fast path leaves it to mailparser');
+  const m = store.add({ ...bare, raw });
+  t.equal(m.summary.subject, 'Reçu', 'headers at once');
+  t.equal(m.summary.messageIdHeader, '<latin@demomail.test>');
+  t.equal(m.summary.snippet, '', 'no body yet');
+  await store.compressed();
+  t.same(m.summary, await summarizeMessage(raw), 'then what mailparser reads');
+  t.match(m.summary.snippet, /voici votre reçu/);
+  t.same(store.list({ search: 'votre' }).messages.map((x) => x.id), [m.id], 'its body text is searchable');
+  t.equal(store.stats().bytes, raw.length + m.summary.text.length + m.summary.snippet.length + 512);
+});
+
+t.test('ids: unique, in order, with a random part that is not the same twice', async (t) => {
+  const store = new CaptureStore({ maxMessages: 1000, maxBytes: 1024 ** 3 });
+  const ids = Array.from({ length: 600 }, (_, i) => store.add(input(`m${i}`)).id); // more than one batch of random bytes
+  t.equal(new Set(ids).size, 600);
+  t.same([...ids].sort(), ids, 'sortable by arrival');
+  t.equal(new Set(ids.map((id) => id.slice(6))).size, 600, 'random suffixes differ');
+  t.ok(ids.every((id) => /^[0-9a-z]{6}[0-9a-f]{10}$/.test(id)));
 });

@@ -1,6 +1,10 @@
 // The capture store (DESIGN §7): every message the gateway accepted or generated, in memory, bounded
 // by count and bytes, oldest evicted first. The gateway writes it; the viewer (DESIGN §8) reads it.
-// No I/O here: parsing the message into a summary happens before `add` (src/gateway/summary.ts).
+// No I/O here. A client's message is stored without its summary (the header facts and search text,
+// src/gateway/summary.ts): that is parsed in the quiet moment with the compression, or at once when a
+// reader (the viewer, a search, a wait) asks for it first. Measured (bench:gateway, 2026-12-02): the
+// summary was ≈ 0.3 ms of the gateway's CPU per 10 KB message, and on 2 busy cores every such ms is
+// throughput (src/gateway/README.md, "Deferred summaries").
 //
 // Raw messages are kept compressed at rest (src/gateway/README.md, "Capture store"): `add` stores the
 // bytes as given and returns at once; a background deflate (zlib on the libuv threadpool, one message
@@ -10,6 +14,7 @@
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { constants as zlibConstants, deflateRaw, deflateRawSync, inflateRawSync } from 'node:zlib';
+import { SEARCH_TEXT_LIMIT, summarizeMessage, summarizeNow } from './summary.js';
 
 /** Which routing rule (DESIGN §7) decided where one recipient's copy went. */
 export type RoutingRule =
@@ -69,12 +74,13 @@ export interface CaptureInput {
   origin: MessageOrigin;
   generatedFrom?: GeneratedFrom;
   deliveries: Delivery[];
-  summary: MessageSummary;
+  /** When known already (generated mail); otherwise the store parses it later (`Summarizer`). */
+  summary?: MessageSummary;
   /** Defaults to now. */
   receivedAt?: Date;
 }
 
-export interface CapturedMessage extends Omit<CaptureInput, 'receivedAt' | 'raw'> {
+export interface CapturedMessage extends Omit<CaptureInput, 'receivedAt' | 'raw' | 'summary'> {
   id: string;
   receivedAt: string;
   /** Raw message bytes. */
@@ -85,7 +91,22 @@ export interface CapturedMessage extends Omit<CaptureInput, 'receivedAt' | 'raw'
    * needs the bytes more than once keeps the Buffer it got.
    */
   readonly raw: Buffer;
+  /**
+   * A getter too: parsed on first read when the quiet moment has not come yet (≈ 0.15 ms for 10 KB).
+   * A message only mailparser can read shows its top-level headers until mailparser has read it
+   * (asynchronously, a few ms).
+   */
+  readonly summary: MessageSummary;
 }
+
+/** How the store parses summaries it was not given (injected by tests). */
+export interface Summarizer {
+  /** Synchronous: `complete: false` means `later` must still read this message. Never throws. */
+  now(raw: Buffer): { summary: MessageSummary; complete: boolean };
+  later(raw: Buffer): Promise<MessageSummary>;
+}
+
+const SUMMARIZER: Summarizer = { now: summarizeNow, later: summarizeMessage };
 
 export interface ListQuery {
   /** Free text and prefixes: `from:`, `to:`, `subject:`, `mailbox:`; terms are ANDed. */
@@ -131,13 +152,18 @@ export interface StoreLimits {
 
 export const COMPRESS_AFTER_QUIET_MS = 250;
 
-/** Bytes a message costs in the store: raw bytes plus its search text (the big parts). */
+/** Bytes a message costs in the store: raw bytes plus its search text (the big parts; their bound while the summary is not known). */
 export function storedBytes(input: Pick<CaptureInput, 'raw' | 'summary'>): number {
-  return input.raw.length + overheadBytes(input.summary);
+  return input.raw.length + (input.summary ? overheadBytes(input.summary) : overheadBound(input.raw.length));
 }
 
 function overheadBytes(summary: MessageSummary): number {
   return summary.text.length + summary.snippet.length + 512;
+}
+
+/** `overheadBytes` before the summary is known: its largest possible value (text and snippet are cut from the body). */
+function overheadBound(rawLength: number): number {
+  return Math.min(rawLength, SEARCH_TEXT_LIMIT) + Math.min(rawLength, 200) + 512;
 }
 
 /** deflateRaw level 1: fast (≈ 1 ms per 50 KB on the threadpool), most of level 6's gain on mail text. */
@@ -216,13 +242,24 @@ interface Entry {
   held: Buffer;
   compressed: boolean;
   rawLength: number;
+  /** Raw bytes plus the summary's overhead (its bound until the complete summary is known). */
   bytes: number;
-  /** Lower-cased haystacks, computed once (free text also searches `message.summary.text`, not copied). */
+  /** Undefined until parsed (`summaryOf`); `summaryComplete` false while mailparser still reads it. */
+  summary: MessageSummary | undefined;
+  summaryComplete: boolean;
+  /** The parts of the haystacks known on arrival (envelope, deliveries), lower-cased. */
+  envelopeFrom: string;
+  envelopeTo: string;
+  /** Lower-cased haystacks, set with the summary (free text also searches `summary.text`, not copied). */
   from: string;
   to: string;
   subject: string;
   mailboxes: Set<string>;
 }
+
+/** Random id suffixes drawn this many at a time (one `randomBytes` call per message cost ≈ 1 % of the gateway's CPU). */
+const ID_BATCH = 256;
+const ID_RANDOM_BYTES = 5;
 
 /**
  * The raw message in a Buffer of its own: a Buffer that is a view onto a larger ArrayBuffer (Node's
@@ -238,11 +275,15 @@ function ownBuffer(raw: Buffer): Buffer {
 
 export class CaptureStore {
   private readonly entries = new Map<string, Entry>();
+  private idRandom = Buffer.alloc(0);
+  private idRandomAt = 0;
+  /** mailparser summaries in flight (`Summarizer.later`): `compressed()` waits for them too. */
+  private summariesLater = 0;
   private bytes = 0;
   private heldBytes = 0;
   private evictions = 0;
   private sequence = 0;
-  /** Entries waiting for the background compression, oldest first; one is compressed at a time. */
+  /** Entries waiting for background work (their summary, compression), oldest first; one at a time. */
   private readonly pending: Entry[] = [];
   private compressing = false;
   private lastAddedAt = 0;
@@ -250,33 +291,53 @@ export class CaptureStore {
   private idleWaiters: (() => void)[] = [];
   readonly events = new EventEmitter();
 
-  constructor(readonly limits: StoreLimits) {
+  constructor(
+    readonly limits: StoreLimits,
+    private readonly summarizer: Summarizer = SUMMARIZER,
+  ) {
     // The viewer's SSE clients each hold a listener; many browser tabs are not a leak.
     this.events.setMaxListeners(1000);
   }
 
   /** Stores a message, evicting the oldest ones beyond the bounds; returns the stored record. */
   add(input: CaptureInput): CapturedMessage {
-    const id = `${(++this.sequence).toString(36).padStart(6, '0')}${randomBytes(5).toString('hex')}`;
-    const { receivedAt, raw: _raw, ...rest } = input;
+    const id = `${(++this.sequence).toString(36).padStart(6, '0')}${this.idSuffix()}`;
+    const { receivedAt, raw: _raw, summary: _summary, ...rest } = input;
     const raw = ownBuffer(input.raw);
-    const message = { ...rest, id, receivedAt: (receivedAt ?? new Date()).toISOString(), size: raw.length } as CapturedMessage;
-    const s = input.summary;
-    const envelopeTo = input.envelope.rcptTo.join(' ');
     const entry: Entry = {
       id,
-      message,
+      message: undefined as unknown as CapturedMessage, // set just below (its getters close over the entry)
       held: raw,
       compressed: false,
       rawLength: raw.length,
       bytes: storedBytes(input),
-      from: `${s.from} ${input.envelope.mailFrom}`.toLowerCase(),
-      to: `${s.to.join(' ')} ${s.cc.join(' ')} ${envelopeTo} ${input.deliveries.map((d) => `${d.recipient} ${d.mailbox}`).join(' ')}`.toLowerCase(),
-      subject: s.subject.toLowerCase(),
+      summary: undefined,
+      summaryComplete: false,
+      envelopeFrom: input.envelope.mailFrom.toLowerCase(),
+      envelopeTo: `${input.envelope.rcptTo.join(' ')} ${input.deliveries.map((d) => `${d.recipient} ${d.mailbox}`).join(' ')}`.toLowerCase(),
+      from: '',
+      to: '',
+      subject: '',
       mailboxes: new Set(input.deliveries.map((d) => d.mailbox.toLowerCase())),
     };
-    // Enumerable, like the plain field it replaces (a spread or JSON of the record has the bytes).
-    Object.defineProperty(message, 'raw', { enumerable: true, get: () => (entry.compressed ? inflateRawSync(entry.held) : entry.held) });
+    // Getters in the literal (enumerable, like plain fields: a spread or JSON of the record has the
+    // bytes and the summary), not defineProperty, which would turn every record into a slow dictionary.
+    const rawOf = () => this.rawOf(entry);
+    const summaryOf = () => this.summaryOf(entry);
+    entry.message = {
+      ...rest,
+      id,
+      receivedAt: (receivedAt ?? new Date()).toISOString(),
+      size: raw.length,
+      get raw() {
+        return rawOf();
+      },
+      get summary() {
+        return summaryOf();
+      },
+    };
+    const message = entry.message;
+    if (input.summary) this.setSummary(entry, input.summary, true);
     this.entries.set(id, entry);
     this.bytes += entry.bytes;
     this.heldBytes += entry.bytes;
@@ -288,7 +349,7 @@ export class CaptureStore {
       evicted.push(oldId);
     }
     this.lastAddedAt = performance.now();
-    if (raw.length >= COMPRESS_MIN_BYTES) {
+    if (raw.length >= COMPRESS_MIN_BYTES || !entry.summary) {
       this.pending.push(entry);
       this.compressNext();
     }
@@ -314,6 +375,7 @@ export class CaptureStore {
     for (let i = all.length - 1; i >= 0; i--) {
       const entry = all[i] as Entry;
       if (mailbox && !entry.mailboxes.has(mailbox)) continue;
+      if (terms.length > 0) this.summaryOf(entry); // the haystacks come with the summary
       if (!terms.every((term) => matches(entry, term))) continue;
       if (total >= start && messages.length < limit) messages.push(entry.message);
       total++;
@@ -348,10 +410,72 @@ export class CaptureStore {
     return { messages: this.entries.size, bytes: this.bytes, heldBytes: this.heldBytes, evictions: this.evictions };
   }
 
-  /** Resolves once no compression is queued or running (tests, benchmarks). */
+  /** Resolves once no background work (summaries, compression) is queued or running (tests, benchmarks). */
   compressed(): Promise<void> {
-    if (!this.compressing && this.pending.length === 0) return Promise.resolve();
+    if (this.idle()) return Promise.resolve();
     return new Promise((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  private idle(): boolean {
+    return !this.compressing && this.pending.length === 0 && this.summariesLater === 0;
+  }
+
+  private resolveIdleWaiters(): void {
+    if (!this.idle()) return;
+    const waiters = this.idleWaiters;
+    this.idleWaiters = [];
+    for (const resolve of waiters) resolve();
+  }
+
+  /** Unpredictable id suffixes (ids are not secrets, but need not be guessable either), from a batch. */
+  private idSuffix(): string {
+    if (this.idRandomAt + ID_RANDOM_BYTES > this.idRandom.length) {
+      this.idRandom = randomBytes(ID_RANDOM_BYTES * ID_BATCH);
+      this.idRandomAt = 0;
+    }
+    this.idRandomAt += ID_RANDOM_BYTES;
+    return this.idRandom.toString('hex', this.idRandomAt - ID_RANDOM_BYTES, this.idRandomAt);
+  }
+
+  private rawOf(entry: Entry): Buffer {
+    return entry.compressed ? inflateRawSync(entry.held) : entry.held;
+  }
+
+  /** The entry's summary, parsed now if it has not been yet (a message mailparser must read: headers now, the rest when it has). */
+  private summaryOf(entry: Entry): MessageSummary {
+    if (entry.summary) return entry.summary;
+    const raw = this.rawOf(entry);
+    const { summary, complete } = this.summarizer.now(raw);
+    this.setSummary(entry, summary, complete);
+    if (!complete) {
+      this.summariesLater++;
+      this.summarizer.later(raw).then(
+        (full) => this.setSummary(entry, full, true),
+        // summarizeMessage never rejects; another summarizer's failure keeps the headers-only summary
+        () => this.setSummary(entry, summary, true),
+      ).finally(() => {
+        this.summariesLater--;
+        this.resolveIdleWaiters();
+      });
+    }
+    return summary;
+  }
+
+  /** Sets the summary and its haystacks; a complete one replaces the overhead bound by its real overhead. */
+  private setSummary(entry: Entry, summary: MessageSummary, complete: boolean): void {
+    if (entry.summaryComplete) return;
+    entry.summary = summary;
+    entry.summaryComplete = complete;
+    entry.from = `${summary.from} ${entry.envelopeFrom}`.toLowerCase();
+    entry.to = `${summary.to.join(' ')} ${summary.cc.join(' ')} ${entry.envelopeTo}`.toLowerCase();
+    entry.subject = summary.subject.toLowerCase();
+    if (!complete) return;
+    const bytes = entry.rawLength + overheadBytes(summary);
+    if (this.entries.get(entry.id) === entry) {
+      this.bytes += bytes - entry.bytes;
+      this.heldBytes += bytes - entry.bytes;
+    }
+    entry.bytes = bytes;
   }
 
   private remove(entry: Entry): void {
@@ -375,14 +499,10 @@ export class CaptureStore {
       return;
     }
     const entry = this.nextPending();
-    if (!entry) {
-      const waiters = this.idleWaiters;
-      this.idleWaiters = [];
-      for (const resolve of waiters) resolve();
-      return;
-    }
+    if (!entry) return this.resolveIdleWaiters();
     this.compressing = true;
     if (entry.rawLength < SYNC_COMPRESS_BELOW_BYTES) return this.compressSlice(entry);
+    this.summaryOf(entry);
     deflateRaw(entry.held, compressionOptionsFor(entry.held), (err, out) => {
       this.compressing = false;
       if (!err) this.keepCompressed(entry, out);
@@ -401,7 +521,8 @@ export class CaptureStore {
         this.pending.unshift(entry);
         break;
       }
-      this.keepCompressed(entry, deflateRawSync(entry.held, compressionOptionsFor(entry.held)));
+      this.summaryOf(entry);
+      if (entry.rawLength >= COMPRESS_MIN_BYTES) this.keepCompressed(entry, deflateRawSync(entry.held, compressionOptionsFor(entry.held)));
       if (performance.now() - started >= SYNC_SLICE_MS) break;
     }
     setImmediate(() => {
@@ -427,6 +548,7 @@ export class CaptureStore {
   }
 }
 
+/** `entry`'s summary must be known (`summaryOf`). */
 function matches(entry: Entry, term: { field: string; value: string }): boolean {
   switch (term.field) {
     case 'from':
@@ -440,6 +562,6 @@ function matches(entry: Entry, term: { field: string; value: string }): boolean 
     default:
       // Each haystack on its own (the body text is not copied into a combined one): a term never
       // spans two fields, which the old newline-joined haystack allowed only for terms with a newline.
-      return entry.from.includes(term.value) || entry.to.includes(term.value) || entry.subject.includes(term.value) || entry.message.summary.text.includes(term.value);
+      return entry.from.includes(term.value) || entry.to.includes(term.value) || entry.subject.includes(term.value) || (entry.summary?.text.includes(term.value) ?? false);
   }
 }

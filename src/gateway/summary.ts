@@ -6,7 +6,7 @@
 // (same options, same header mapping, same `updateImageLinks` pass over the HTML), so the summary is
 // the same. Measured: see `src/gateway/README.md` ("Performance").
 import { MailParser, type AddressObject, type AttachmentStream, type MessageText } from 'mailparser';
-import { quickParse } from './quick-summary.js';
+import { quickHeaders, quickParse } from './quick-summary.js';
 import type { MessageSummary } from './store.js';
 
 /** Search text kept per message: enough for a demo's mails, bounded for 5,000 of them. */
@@ -104,6 +104,38 @@ export async function summarizeMessage(raw: Buffer): Promise<MessageSummary> {
   } catch {
     return { ...EMPTY_SUMMARY, to: [], cc: [] };
   }
+}
+
+/**
+ * Synchronous, for the capture store's deferred summaries: the fast path's summary (`complete`), or,
+ * for a message only mailparser can read, one from the top-level headers alone (subject, addresses,
+ * date, Message-ID; no snippet, search text or attachment count) until `summarizeMessage` has read it.
+ * Never throws.
+ */
+export function summarizeNow(raw: Buffer): { summary: MessageSummary; complete: boolean } {
+  try {
+    const quick = quickParse(raw);
+    if (quick) return { summary: summaryOf(quick), complete: true };
+    const headers = quickHeaders(raw);
+    if (headers) return { summary: summaryOf({ headers, html: undefined, attachments: [] }), complete: false };
+  } catch {
+    // below: an empty summary, completed by mailparser
+  }
+  return { summary: { ...EMPTY_SUMMARY, to: [], cc: [] }, complete: false };
+}
+
+/**
+ * The Message-ID header of the top-level header block, unfolded and trimmed, for the gateway's log
+ * line (the summary that holds it is parsed later, in the store's quiet moment). Pure; reads at most
+ * the first 64 KiB.
+ */
+export function messageIdOf(raw: Buffer): string | undefined {
+  const head = raw.subarray(0, Math.min(raw.length, 64 * 1024)).toString('latin1');
+  const end = head.search(/\r?\n\r?\n/);
+  const block = end < 0 ? head : head.slice(0, end);
+  const match = /(?:^|\n)message-id:[ \t]*((?:[^\r\n]|\r?\n[ \t])*)/i.exec(block);
+  const value = match?.[1]?.replace(/\r?\n[ \t]+/g, ' ').trim();
+  return value ? value : undefined;
 }
 
 /** The summary mailparser alone gives: what the fast path is compared with in the tests. */
