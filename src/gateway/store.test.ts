@@ -264,7 +264,7 @@ t.test('deferred summaries: none on add, parsed in the quiet moment or on first 
   const a = store.add({ ...bare, raw: receipt });
   const b = store.add({ ...bare, raw: textMessage(500) }); // below the compression threshold: queued for its summary alone
   t.equal(calls.now, 0, 'nothing parsed on the path that answers the client');
-  t.equal(store.stats().bytes, 10_000 + 10_000 + 200 + 512 + 500 + 500 + 200 + 512, 'bytes count the bound of what the summary can add');
+  t.equal(store.stats().bytes, 10_000 + 512 + 500 + 512, 'no summary held yet: raw bytes and the fixed overhead');
   t.equal(a.summary.subject, 'Your receipt', 'a read parses it at once');
   t.equal(calls.now, 1);
   t.same(a.summary, await summarizeMessage(receipt), 'the same summary the accept path used to parse');
@@ -282,6 +282,22 @@ t.test('deferred summaries: none on add, parsed in the quiet moment or on first 
   t.equal(calls.now, 3);
   await store.compressed();
   t.equal(calls.now, 3, 'not parsed again in the quiet moment');
+});
+
+t.test('deferred summaries: the search text they add counts against the byte bound, and the quiet moment evicts beyond it', async (t) => {
+  const store = new CaptureStore({ maxMessages: 100, maxBytes: 10 * (20_000 + 512) + 10_000, compressAfterQuietMs: 50 });
+  const { summary: _given, ...bare } = input('unused');
+  const events: StoreEvent[] = [];
+  store.events.on('event', (e: StoreEvent) => events.push(e));
+  const records = Array.from({ length: 10 }, () => store.add({ ...bare, raw: textMessage(20_000) }));
+  t.equal(store.stats().messages, 10, 'all ten fit while no summary is held');
+  await store.compressed();
+  const { bytes, messages } = store.stats();
+  t.ok(bytes <= 10 * (20_000 + 512) + 10_000, `bounded again (${bytes} bytes)`);
+  t.ok(messages < 10 && messages > 0, `the oldest evicted (${messages} left)`);
+  t.same(store.list().messages.map((m) => m.id), records.slice(10 - messages).reverse().map((r) => r.id), 'the newest kept');
+  t.same(events.filter((e) => e.type === 'evicted').flatMap((e) => (e.type === 'evicted' ? e.ids : [])), records.slice(0, 10 - messages).map((r) => r.id), 'announced like any eviction');
+  t.equal(store.stats().evictions, 10 - messages);
 });
 
 t.test('deferred summaries: a message only mailparser reads shows its headers at once, the whole summary when mailparser is done', async (t) => {

@@ -14,7 +14,7 @@
 import { randomBytes } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { constants as zlibConstants, deflateRaw, deflateRawSync, inflateRawSync } from 'node:zlib';
-import { SEARCH_TEXT_LIMIT, summarizeMessage, summarizeNow } from './summary.js';
+import { summarizeMessage, summarizeNow } from './summary.js';
 
 /** Which routing rule (DESIGN §7) decided where one recipient's copy went. */
 export type RoutingRule =
@@ -152,18 +152,17 @@ export interface StoreLimits {
 
 export const COMPRESS_AFTER_QUIET_MS = 250;
 
-/** Bytes a message costs in the store: raw bytes plus its search text (the big parts; their bound while the summary is not known). */
+/**
+ * Bytes a message costs in the store: raw bytes plus its search text and snippet (the big parts) once
+ * its summary is parsed; before that the summary holds nothing, and a message counts its raw bytes and
+ * the fixed 512. The summary's text then grows it, and the quiet moment evicts beyond the bounds again.
+ */
 export function storedBytes(input: Pick<CaptureInput, 'raw' | 'summary'>): number {
-  return input.raw.length + (input.summary ? overheadBytes(input.summary) : overheadBound(input.raw.length));
+  return input.raw.length + overheadBytes(input.summary);
 }
 
-function overheadBytes(summary: MessageSummary): number {
-  return summary.text.length + summary.snippet.length + 512;
-}
-
-/** `overheadBytes` before the summary is known: its largest possible value (text and snippet are cut from the body). */
-function overheadBound(rawLength: number): number {
-  return Math.min(rawLength, SEARCH_TEXT_LIMIT) + Math.min(rawLength, 200) + 512;
+function overheadBytes(summary: MessageSummary | undefined): number {
+  return (summary ? summary.text.length + summary.snippet.length : 0) + 512;
 }
 
 /** deflateRaw level 1: fast (≈ 1 ms per 50 KB on the threadpool), most of level 6's gain on mail text. */
@@ -242,7 +241,7 @@ interface Entry {
   held: Buffer;
   compressed: boolean;
   rawLength: number;
-  /** Raw bytes plus the summary's overhead (its bound until the complete summary is known). */
+  /** `storedBytes`: raw bytes plus what the summary holds (once parsed). */
   bytes: number;
   /** Undefined until parsed (`summaryOf`); `summaryComplete` false while mailparser still reads it. */
   summary: MessageSummary | undefined;
@@ -341,22 +340,30 @@ export class CaptureStore {
     this.entries.set(id, entry);
     this.bytes += entry.bytes;
     this.heldBytes += entry.bytes;
-    const evicted: string[] = [];
-    for (const [oldId, old] of this.entries) {
-      if (this.entries.size <= this.limits.maxMessages && this.bytes <= this.limits.maxBytes) break;
-      if (oldId === id) break; // never evict the message just added, even when it alone exceeds the bound
-      this.remove(old);
-      evicted.push(oldId);
-    }
+    this.evictBeyondBounds();
     this.lastAddedAt = performance.now();
     if (raw.length >= COMPRESS_MIN_BYTES || !entry.summary) {
       this.pending.push(entry);
       this.compressNext();
     }
-    this.evictions += evicted.length;
-    if (evicted.length > 0) this.events.emit('event', { type: 'evicted', ids: evicted } satisfies StoreEvent);
     this.events.emit('event', { type: 'added', message } satisfies StoreEvent);
     return message;
+  }
+
+  /**
+   * Oldest first, until both bounds hold again; never the newest message, even when it alone exceeds
+   * the byte bound. After an add, and after summaries were parsed (their search text counts).
+   */
+  private evictBeyondBounds(): void {
+    const evicted: string[] = [];
+    for (const [oldId, old] of this.entries) {
+      if (this.entries.size <= this.limits.maxMessages && this.bytes <= this.limits.maxBytes) break;
+      if (this.entries.size === 1) break; // the newest, alone
+      this.remove(old);
+      evicted.push(oldId);
+    }
+    this.evictions += evicted.length;
+    if (evicted.length > 0) this.events.emit('event', { type: 'evicted', ids: evicted } satisfies StoreEvent);
   }
 
   get(id: string): CapturedMessage | undefined {
@@ -454,6 +461,7 @@ export class CaptureStore {
         // summarizeMessage never rejects; another summarizer's failure keeps the headers-only summary
         () => this.setSummary(entry, summary, true),
       ).finally(() => {
+        this.evictBeyondBounds();
         this.summariesLater--;
         this.resolveIdleWaiters();
       });
@@ -461,7 +469,11 @@ export class CaptureStore {
     return summary;
   }
 
-  /** Sets the summary and its haystacks; a complete one replaces the overhead bound by its real overhead. */
+  /**
+   * Sets the summary, its haystacks and the bytes it adds. Eviction beyond the bounds is left to the
+   * caller's moment (the quiet-moment work, mailparser's completion, the next add): a reader's `list`
+   * must not see entries vanish under it.
+   */
   private setSummary(entry: Entry, summary: MessageSummary, complete: boolean): void {
     if (entry.summaryComplete) return;
     entry.summary = summary;
@@ -469,7 +481,6 @@ export class CaptureStore {
     entry.from = `${summary.from} ${entry.envelopeFrom}`.toLowerCase();
     entry.to = `${summary.to.join(' ')} ${summary.cc.join(' ')} ${entry.envelopeTo}`.toLowerCase();
     entry.subject = summary.subject.toLowerCase();
-    if (!complete) return;
     const bytes = entry.rawLength + overheadBytes(summary);
     if (this.entries.get(entry.id) === entry) {
       this.bytes += bytes - entry.bytes;
@@ -503,6 +514,7 @@ export class CaptureStore {
     this.compressing = true;
     if (entry.rawLength < SYNC_COMPRESS_BELOW_BYTES) return this.compressSlice(entry);
     this.summaryOf(entry);
+    this.evictBeyondBounds();
     deflateRaw(entry.held, compressionOptionsFor(entry.held), (err, out) => {
       this.compressing = false;
       if (!err) this.keepCompressed(entry, out);
@@ -525,6 +537,7 @@ export class CaptureStore {
       if (entry.rawLength >= COMPRESS_MIN_BYTES) this.keepCompressed(entry, deflateRawSync(entry.held, compressionOptionsFor(entry.held)));
       if (performance.now() - started >= SYNC_SLICE_MS) break;
     }
+    this.evictBeyondBounds(); // the summaries parsed in this slice count now
     setImmediate(() => {
       this.compressing = false;
       this.compressNext();
