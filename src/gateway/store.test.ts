@@ -313,6 +313,11 @@ t.test('deferred summaries: a message only mailparser reads shows its headers at
   t.equal(m.summary.subject, 'Reçu', 'headers at once');
   t.equal(m.summary.messageIdHeader, '<latin@demomail.test>');
   t.equal(m.summary.snippet, '', 'no body yet');
+  const events: string[] = [];
+  store.events.on('event', (e: StoreEvent) => events.push(e.type === 'summarized' ? `summarized ${e.message.id}` : e.type));
+  await store.summarized(m);
+  t.match(m.summary.snippet, /voici votre reçu/, '`summarized` settles with the whole summary');
+  t.same(events, [`summarized ${m.id}`], 'announced');
   await store.compressed();
   t.same(m.summary, await summarizeMessage(raw), 'then what mailparser reads');
   t.match(m.summary.snippet, /voici votre reçu/);

@@ -126,6 +126,8 @@ export interface ListResult {
 
 export type StoreEvent =
   | { type: 'added'; message: CapturedMessage }
+  /** A message mailparser had to read now has its whole summary (its body text is searchable). */
+  | { type: 'summarized'; message: CapturedMessage }
   | { type: 'deleted'; id: string }
   | { type: 'evicted'; ids: string[] }
   | { type: 'purged' };
@@ -246,6 +248,8 @@ interface Entry {
   /** Undefined until parsed (`summaryOf`); `summaryComplete` false while mailparser still reads it. */
   summary: MessageSummary | undefined;
   summaryComplete: boolean;
+  /** While mailparser reads it (`Summarizer.later`): settles when the summary is complete. */
+  summaryLater: Promise<void> | undefined;
   /** The parts of the haystacks known on arrival (envelope, deliveries), lower-cased. */
   envelopeFrom: string;
   envelopeTo: string;
@@ -274,6 +278,8 @@ function ownBuffer(raw: Buffer): Buffer {
 
 export class CaptureStore {
   private readonly entries = new Map<string, Entry>();
+  /** A record's entry, also after it left the store (a reader may still hold it). */
+  private readonly entryOf = new WeakMap<CapturedMessage, Entry>();
   private idRandom = Buffer.alloc(0);
   private idRandomAt = 0;
   /** mailparser summaries in flight (`Summarizer.later`): `compressed()` waits for them too. */
@@ -312,6 +318,7 @@ export class CaptureStore {
       bytes: storedBytes(input),
       summary: undefined,
       summaryComplete: false,
+      summaryLater: undefined,
       envelopeFrom: input.envelope.mailFrom.toLowerCase(),
       envelopeTo: `${input.envelope.rcptTo.join(' ')} ${input.deliveries.map((d) => `${d.recipient} ${d.mailbox}`).join(' ')}`.toLowerCase(),
       from: '',
@@ -336,6 +343,7 @@ export class CaptureStore {
       },
     };
     const message = entry.message;
+    this.entryOf.set(message, entry);
     if (input.summary) this.setSummary(entry, input.summary, true);
     this.entries.set(id, entry);
     this.bytes += entry.bytes;
@@ -368,6 +376,18 @@ export class CaptureStore {
 
   get(id: string): CapturedMessage | undefined {
     return this.entries.get(id)?.message;
+  }
+
+  /**
+   * Settles once `message.summary` is complete: at once for most messages (parsed now if it was not
+   * yet), after mailparser for the few the fast path cannot read. What the viewer awaits before it
+   * shows a summary, so it never shows the headers-only one.
+   */
+  summarized(message: CapturedMessage): Promise<void> {
+    const entry = this.entryOf.get(message);
+    if (!entry) return Promise.resolve();
+    this.summaryOf(entry);
+    return entry.summaryLater ?? Promise.resolve();
   }
 
   /** Newest first, filtered by mailbox and search terms (all must match), then paged. */
@@ -456,15 +476,20 @@ export class CaptureStore {
     this.setSummary(entry, summary, complete);
     if (!complete) {
       this.summariesLater++;
-      this.summarizer.later(raw).then(
-        (full) => this.setSummary(entry, full, true),
-        // summarizeMessage never rejects; another summarizer's failure keeps the headers-only summary
-        () => this.setSummary(entry, summary, true),
-      ).finally(() => {
-        this.evictBeyondBounds();
-        this.summariesLater--;
-        this.resolveIdleWaiters();
-      });
+      entry.summaryLater = this.summarizer
+        .later(raw)
+        .then(
+          (full) => this.setSummary(entry, full, true),
+          // summarizeMessage never rejects; another summarizer's failure keeps the headers-only summary
+          () => this.setSummary(entry, summary, true),
+        )
+        .finally(() => {
+          entry.summaryLater = undefined;
+          this.summariesLater--;
+          if (this.entries.get(entry.id) === entry) this.events.emit('event', { type: 'summarized', message: entry.message } satisfies StoreEvent);
+          this.evictBeyondBounds();
+          this.resolveIdleWaiters();
+        });
     }
     return summary;
   }

@@ -286,3 +286,39 @@ t.test('attachment count: the list and the message view agree on what is an inli
     'the view marks the related logo inline: its Attachments tab reads "Attachments (1 + 1 inline)"',
   );
 });
+
+t.test('summaries the store parses late: the list, the view, the event stream and a wait never show a partial one', async (t) => {
+  const server = await startViewerServer();
+  t.teardown(() => server.close());
+  // As the gateway stores a client's message: no summary given. HTML only: the fast path leaves
+  // it to mailparser, so the store has only its headers until mailparser is done.
+  const deferred = async (subject: string, html: string) => {
+    const raw = await composeMessage({ from: 'Shop <shop@demomail.test>', to: 'donor@example.org', subject, html });
+    return server.store.add({ raw, envelope: { mailFrom: 'shop@demomail.test', rcptTo: ['donor@example.org'] }, clientAddress: '127.0.0.1', origin: 'submission', deliveries: [{ recipient: 'donor@example.org', mailbox: 'donor@example.org', rule: 'direct' }] });
+  };
+  const frames: string[] = [];
+  const stream = await new Promise<import('node:http').IncomingMessage>((done) => get(`${server.url}/api/v1/events`, done));
+  stream.setEncoding('utf8');
+  stream.on('data', (chunk: string) => frames.push(chunk));
+  const wait = fetch(`${server.url}/api/v1/wait?query=xylophone&timeout=5`); // a word of the body only
+  await new Promise((r) => setTimeout(r, 50));
+
+  const first = await deferred('Receipt', '<p>Thank you for the <b>xylophone</b> donation</p>');
+  const list = (await (await fetch(`${server.url}/api/v1/messages`)).json()) as { messages: { id: string; hasHtml: boolean; snippet: string }[] };
+  t.same([list.messages[0]?.id, list.messages[0]?.hasHtml], [first.id, true], 'the list: the whole summary at once');
+  t.match(list.messages[0]?.snippet, /xylophone donation/);
+  const view = (await (await fetch(`${server.url}/api/v1/messages/${first.id}`)).json()) as { snippet: string };
+  t.match(view.snippet, /xylophone/, 'the view too');
+  const waited = await wait;
+  t.equal(waited.status, 200, 'a wait on a word of the body finds it once mailparser has read it');
+  t.equal(((await waited.json()) as { id: string }).id, first.id);
+
+  const second = await deferred('Second', '<p>Another <i>one</i></p>');
+  await new Promise((r) => setTimeout(r, 200));
+  stream.destroy();
+  const added = frames.join('').split('\n\n').filter((f) => f.startsWith('event: added'));
+  t.equal(added.length, 2);
+  t.match(added[0], new RegExp(`"id":"${first.id}".*"snippet":"Thank you for the xylophone donation".*"hasHtml":true`), 'the stream sends the whole summary');
+  t.match(added[1], new RegExp(`"id":"${second.id}".*"snippet":"Another one"`), 'in order');
+  t.notMatch(frames.join(''), /summarized/, 'nothing of the store\'s own bookkeeping');
+});

@@ -30,8 +30,8 @@ function integer(value: string | undefined, fallback: number, name: string): num
 }
 
 /** The parsed view of one message; counts its remote images the way the HTML frame will block them. */
-export async function viewOf(cache: ParsedCache, message: CapturedMessage): Promise<MessageView> {
-  const parsed = await cache.parsed(message);
+export async function viewOf(cache: ParsedCache, message: CapturedMessage, store: CaptureStore): Promise<MessageView> {
+  const [parsed] = await Promise.all([cache.parsed(message), store.summarized(message)]);
   const remote = typeof parsed.html === 'string' ? displayHtml(parsed.html, { cidUrl: () => '', allowRemote: false }).remoteImagesBlocked : 0;
   return messageView(message, parsed, remote);
 }
@@ -69,12 +69,14 @@ export async function apiRoutes(app: FastifyInstance, { store, cache, purgeMailb
     const start = integer(request.query.start, 0, 'start');
     const limit = Math.min(integer(request.query.limit, 50, 'limit'), 1000);
     const result = store.list({ ...(query ? { search: query } : {}), ...(mailbox ? { mailbox } : {}), start, limit });
+    // The store parses summaries late (src/gateway/store.ts): show none before it is complete.
+    await Promise.all(result.messages.map((m) => store.summarized(m)));
     return { total: result.total, start: result.start, count: result.messages.length, messages: result.messages.map(listItem) };
   });
 
   app.get('/api/v1/mailboxes', async () => ({ mailboxes: store.mailboxes() }));
 
-  app.get<{ Params: { id: string } }>('/api/v1/messages/:id', async (request) => viewOf(cache, find(request.params.id)));
+  app.get<{ Params: { id: string } }>('/api/v1/messages/:id', async (request) => viewOf(cache, find(request.params.id), store));
 
   app.get<{ Params: { id: string } }>('/api/v1/messages/:id/raw', async (request, reply) => {
     const message = find(request.params.id);

@@ -22,6 +22,8 @@ export function sseFrames(event: StoreEvent): string {
       return event.ids.map((id) => `event: deleted\ndata: ${JSON.stringify({ id })}\n\n`).join('');
     case 'purged':
       return 'event: purged\ndata: {}\n\n';
+    case 'summarized':
+      return ''; // the page got the whole summary with `added` (the stream waits for it)
   }
 }
 
@@ -60,7 +62,16 @@ export async function liveRoutes(app: FastifyInstance, { store, cache }: { store
     res.writeHead(200, { 'Content-Type': 'text/event-stream; charset=utf-8', 'Cache-Control': 'no-store', 'X-Accel-Buffering': 'no' });
     // `retry`: the browser reconnects after 1 s when the stream breaks (a gateway restart).
     res.write('retry: 1000\n\nevent: hello\ndata: {}\n\n');
-    const onEvent = (event: StoreEvent) => res.write(sseFrames(event));
+    // Frames go out in the store's order; an `added` one waits until its summary is complete (at once
+    // for most messages, a few ms of mailparser for the rest), so the page never shows a partial one.
+    let queue = Promise.resolve();
+    const onEvent = (event: StoreEvent) => {
+      if (event.type === 'summarized') return;
+      const ready = event.type === 'added' ? store.summarized(event.message) : undefined;
+      queue = queue.then(() => ready).then(() => {
+        if (!res.writableEnded) res.write(sseFrames(event));
+      });
+    };
     const heartbeat = setInterval(() => res.write(': ping\n\n'), HEARTBEAT_MS);
     const end = () => {
       clearInterval(heartbeat);
@@ -95,7 +106,8 @@ export async function liveRoutes(app: FastifyInstance, { store, cache }: { store
           done(message);
         };
         const onEvent = (event: StoreEvent) => {
-          if (event.type !== 'added') return;
+          // `summarized`: a message mailparser had to read may match by its body text only now.
+          if (event.type !== 'added' && event.type !== 'summarized') return;
           const match = newestMatch();
           if (match?.id === event.message.id) finish(match);
         };
@@ -110,6 +122,6 @@ export async function liveRoutes(app: FastifyInstance, { store, cache }: { store
       reply.code(408);
       return { statusCode: 408, error: 'Request Timeout', message: `no message matched ${JSON.stringify(search || '(anything)')} within ${seconds} s` };
     }
-    return viewOf(cache, found);
+    return viewOf(cache, found, store);
   });
 }
