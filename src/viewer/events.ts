@@ -68,9 +68,12 @@ export async function liveRoutes(app: FastifyInstance, { store, cache }: { store
     const onEvent = (event: StoreEvent) => {
       if (event.type === 'summarized') return;
       const ready = event.type === 'added' ? store.summarized(event.message) : undefined;
-      queue = queue.then(() => ready).then(() => {
-        if (!res.writableEnded) res.write(sseFrames(event));
-      });
+      queue = queue
+        .then(() => ready)
+        .then(() => {
+          if (!res.writableEnded) res.write(sseFrames(event));
+        })
+        .catch(() => {}); // a stream that broke mid-write is ended by its 'close'; the chain must not reject
     };
     const heartbeat = setInterval(() => res.write(': ping\n\n'), HEARTBEAT_MS);
     const end = () => {
