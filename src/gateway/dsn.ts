@@ -24,6 +24,7 @@
 import { createHash } from 'node:crypto';
 import addressparser from 'nodemailer/lib/addressparser';
 import { encodeWords } from 'nodemailer/lib/mime-funcs';
+import { readHeaders, type HeaderBlock } from './header-fields.js';
 import type { Envelope, SimulatedOutcome } from './routing.js';
 
 export interface GeneratedMessage {
@@ -46,46 +47,6 @@ export interface GenerateInput {
 export const RETURNED_HEADERS_LIMIT = 64 * 1024;
 
 const CRLF = '\r\n';
-
-interface OriginalHeaders {
-  /** Lower-cased field name → first value, unfolded, decoded as UTF-8. */
-  fields: Map<string, string>;
-  /** The header lines as received (CRLF, whole fields, bounded), for the DSN's third part. */
-  raw: Buffer;
-}
-
-/** Reads the header block of any bytes; lines that are not header fields are left out. */
-function readHeaders(original: Buffer): OriginalHeaders {
-  const candidates = [original.indexOf('\r\n\r\n'), original.indexOf('\n\n')].filter((i) => i >= 0);
-  const end = candidates.length > 0 ? Math.min(...candidates) : original.length;
-  // latin1 keeps every byte as one character, so the returned headers are byte-exact (UTF-8 included).
-  const lines = original.subarray(0, end).toString('latin1').split(/\r?\n/);
-  const fields = new Map<string, string>();
-  const kept: string[] = [];
-  let size = 0;
-  let current: { name: string; value: string } | undefined;
-  const finish = (): void => {
-    if (current && !fields.has(current.name)) fields.set(current.name, Buffer.from(current.value, 'latin1').toString('utf8').trim());
-    current = undefined;
-  };
-  for (const rawLine of lines) {
-    const line = rawLine.replace(/[\0\r]/g, '');
-    const start = /^([!-9;-~]+):/.exec(line);
-    if (start?.[1]) {
-      finish();
-      current = { name: start[1].toLowerCase(), value: line.slice(start[0].length) };
-    } else if (current && /^[ \t]/.test(line)) {
-      current.value += line;
-    } else {
-      finish();
-      continue;
-    }
-    size += line.length + 2;
-    if (size <= RETURNED_HEADERS_LIMIT) kept.push(line);
-  }
-  finish();
-  return { fields, raw: Buffer.from(kept.map((l) => l + CRLF).join(''), 'latin1') };
-}
 
 /** One header field, folded at spaces near 78 columns; CR/LF in a value can never start a new field. */
 function header(name: string, value: string): string {
@@ -147,7 +108,7 @@ const BOUNCES = {
   'dsn-soft': { status: '4.2.2', reply: '452', reason: 'mailbox full', prefix: 'soft', summary: 'be delivered to one or more recipients: their mailbox stayed full.' },
 } as const;
 
-function deliveryStatusNotification(input: GenerateInput, original: OriginalHeaders, hash: string): GeneratedMessage {
+function deliveryStatusNotification(input: GenerateInput, original: HeaderBlock, hash: string): GeneratedMessage {
   const { outcome, reportingMta, now } = input;
   const kind = outcome.kind === 'dsn-soft' ? 'dsn-soft' : 'dsn-hard';
   const bounce = BOUNCES[kind];
@@ -210,7 +171,7 @@ function deliveryStatusNotification(input: GenerateInput, original: OriginalHead
   return { envelope: { mailFrom: '', rcptTo: [returnPath] }, raw };
 }
 
-function autoReply(input: GenerateInput, original: OriginalHeaders, hash: string): GeneratedMessage | undefined {
+function autoReply(input: GenerateInput, original: HeaderBlock, hash: string): GeneratedMessage | undefined {
   const { fields } = original;
   const autoSubmitted = fields.get('auto-submitted')?.split(';')[0]?.trim().toLowerCase();
   if (autoSubmitted !== undefined && autoSubmitted !== 'no') return undefined;
@@ -252,7 +213,7 @@ function autoReply(input: GenerateInput, original: OriginalHeaders, hash: string
 /** The DSN or auto-reply for one simulated outcome; undefined when none may be sent (see above). */
 export function generateMessage(input: GenerateInput): GeneratedMessage | undefined {
   if (input.originalEnvelope.mailFrom === '') return undefined;
-  const original = readHeaders(input.original);
+  const original = readHeaders(input.original, RETURNED_HEADERS_LIMIT);
   const hash = inputHash(input);
   return input.outcome.kind === 'auto-reply' ? autoReply(input, original, hash) : deliveryStatusNotification(input, original, hash);
 }

@@ -6,6 +6,7 @@
 // (same options, same header mapping, same `updateImageLinks` pass over the HTML), so the summary is
 // the same. Measured: see `src/gateway/README.md` ("Performance").
 import { MailParser, type AddressObject, type AttachmentStream, type MessageText } from 'mailparser';
+import { readHeaders } from './header-fields.js';
 import { quickHeaders, quickParse } from './quick-summary.js';
 import type { MessageSummary } from './store.js';
 
@@ -130,12 +131,7 @@ export function summarizeNow(raw: Buffer): { summary: MessageSummary; complete: 
  * the first 64 KiB.
  */
 export function messageIdOf(raw: Buffer): string | undefined {
-  const head = raw.subarray(0, Math.min(raw.length, 64 * 1024)).toString('latin1');
-  const end = head.search(/\r?\n\r?\n/);
-  const block = end < 0 ? head : head.slice(0, end);
-  const match = /(?:^|\n)message-id:[ \t]*((?:[^\r\n]|\r?\n[ \t])*)/i.exec(block);
-  const value = match?.[1]?.replace(/\r?\n[ \t]+/g, ' ').trim();
-  return value ? value : undefined;
+  return readHeaders(raw.subarray(0, 64 * 1024), 0).fields.get('message-id') || undefined;
 }
 
 /** The summary mailparser alone gives: what the fast path is compared with in the tests. */
