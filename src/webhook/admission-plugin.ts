@@ -1,10 +1,12 @@
-// POST /mutate: decode, decide (review.ts), encode. Errors are thrown, never answered here: the
-// server's one error handler maps them to status codes.
+// POST /mutate: decode, decide (review.ts), encode; a review seen before but for its uid is answered
+// from answer-cache.ts. Errors are thrown, never answered here: the server's one error handler maps
+// them to status codes.
 import type { FastifyPluginAsync, FastifyRequest } from 'fastify';
 import { parseJsonBody } from './json-body.js';
 import type { AdmissionGate } from './admission-gate.js';
 import type { WebhookMetrics } from './metrics.js';
-import { admissionDecision, admissionReviewJson, parseAdmissionReview, requestSubject } from './review.js';
+import { AnswerCache, reviewKey } from './answer-cache.js';
+import { admissionAnswer, admissionDecision, answerBytes, parseAdmissionReview, type AdmissionAnswer } from './review.js';
 import type { WebhookState } from './state.js';
 
 export interface AdmissionPluginOptions {
@@ -25,13 +27,8 @@ declare module 'fastify' {
 export const admissionPlugin: FastifyPluginAsync<AdmissionPluginOptions> = async (app, { state, metrics, gate }) => {
   // Only application/json in this context: text/plain and every other type get 415.
   app.removeAllContentTypeParsers();
-  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, done) => {
-    try {
-      done(null, parseJsonBody(body as string));
-    } catch (err) {
-      done(err as Error, undefined);
-    }
-  });
+  // The text itself: the route looks it up in the answer cache before parsing it.
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, done) => done(null, body));
   app.decorateRequest('admissionUid', '');
   app.decorateRequest('admissionLog', undefined);
 
@@ -56,27 +53,29 @@ export const admissionPlugin: FastifyPluginAsync<AdmissionPluginOptions> = async
     done();
   });
 
+  const answers = new AnswerCache<AdmissionAnswer>();
   app.post('/mutate', async (request, reply) => {
-    const review = parseAdmissionReview(request.body);
-    request.admissionUid = review.uid;
-    const decision = admissionDecision(review, state.injection, state.caLoaded);
-    // One line per pod, its subject as plain fields (a child logger per request costs more than the line).
-    // The warnings themselves go back to the client (kubectl prints them); the line carries their count.
-    switch (decision.kind) {
-      case 'patch':
-        metrics.injected.inc();
-        request.admissionLog = () => request.log.info({ ...requestSubject(review), decision: 'inject', ops: decision.ops.length, warnings: decision.warnings.length }, 'pod injected');
-        break;
-      case 'allow':
-        metrics.skipped.inc();
-        request.admissionLog = () => request.log.debug({ ...requestSubject(review), decision: 'allow', reason: decision.reason }, 'allowed unchanged');
-        break;
-      case 'deny':
-        metrics.denied.inc({ code: String(decision.code) });
-        request.admissionLog = () => request.log.warn({ ...requestSubject(review), decision: 'deny', code: decision.code, message: decision.message }, 'pod denied');
-        break;
+    // A POST without a body (and without a content type) reaches here with none: the envelope check says what is missing.
+    const text = typeof request.body === 'string' ? request.body : undefined;
+    const key = text === undefined ? undefined : reviewKey(text);
+    let answer = key && answers.get(key, state.injection);
+    if (key && answer) {
+      request.admissionUid = key.uid;
+      metrics.answerCacheHits.inc();
+    } else {
+      const review = parseAdmissionReview(text === undefined ? request.body : parseJsonBody(text));
+      request.admissionUid = review.uid;
+      answer = admissionAnswer(review, admissionDecision(review, state.injection, state.caLoaded));
+      if (key?.uid === review.uid) answers.set(key, state.injection, answer);
     }
-    // Already JSON: fastify sends a string with a content type as is.
-    return reply.type('application/json; charset=utf-8').send(admissionReviewJson(review.uid, decision));
+    const uid = request.admissionUid;
+    if (answer.decision === 'patch') metrics.injected.inc();
+    else if (answer.decision === 'allow') metrics.skipped.inc();
+    else metrics.denied.inc({ code: String(answer.code) });
+    // One line per pod, its subject as plain fields (a child logger per request costs more than the line).
+    const { level, fields, message } = answer;
+    request.admissionLog = () => request.log[level]({ uid, ...fields }, message);
+    // Already JSON bytes: fastify sends a Buffer as is.
+    return reply.type('application/json; charset=utf-8').send(answerBytes(uid, answer.tail));
   });
 };

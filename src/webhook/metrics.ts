@@ -19,6 +19,8 @@ export interface WebhookMetrics {
   servingNotAfter: Gauge;
   /** TLS handshakes completed: with a keep-alive client (the API server) this grows far slower than requests. */
   tlsConnections: Counter;
+  /** Admissions answered from the answer cache (answer-cache.ts): the same review seen before but for its uid. */
+  answerCacheHits: Counter;
 }
 
 export function createWebhookMetrics(options: { defaultMetrics?: boolean } = {}): WebhookMetrics {
@@ -42,6 +44,11 @@ export function createWebhookMetrics(options: { defaultMetrics?: boolean } = {})
     ready: new Gauge({ name: 'demomail_webhook_ready', help: '1 when /readyz answers 200', registers }),
     servingNotAfter: new Gauge({ name: 'demomail_webhook_serving_certificate_not_after_seconds', help: 'Expiry of the serving certificate in use (Unix time)', registers }),
     tlsConnections: new Counter({ name: 'demomail_webhook_tls_connections_total', help: 'TLS connections accepted (handshakes completed)', registers }),
+    answerCacheHits: new Counter({
+      name: 'demomail_webhook_answer_cache_hits_total',
+      help: 'Admissions answered from memory: the same AdmissionReview as an earlier one but for request.uid (replicas of one template)',
+      registers,
+    }),
   };
 }
 

@@ -6,7 +6,9 @@ import { createCertificateAuthority } from '../pki/certificates.js';
 import { WebhookRequestError } from './errors.js';
 import {
   admissionDecision,
+  admissionAnswer,
   admissionReviewJson,
+  answerBytes,
   admissionReviewResponse,
   type AdmissionDecision,
   isPodCreate,
@@ -113,8 +115,13 @@ t.test('admissionReviewJson is the response object as JSON, byte for byte', asyn
     { kind: 'patch', ops, warnings: [], opsJson: JSON.stringify(ops) },
     { kind: 'deny', code: 503, reason: 'ServiceUnavailable', message: 'm "q"' },
   ];
-  for (const uid of ['u', 'uid with "quotes" and \\ and \u2028']) {
-    for (const decision of decisions) t.equal(admissionReviewJson(uid, decision), JSON.stringify(admissionReviewResponse(uid, decision)), `${decision.kind} ${uid}`);
+  for (const uid of ['u', 'uid with "quotes" and \\ and \u2028', 'é-ü-€-😀']) {
+    for (const decision of decisions) {
+      const json = JSON.stringify(admissionReviewResponse(uid, decision));
+      t.equal(admissionReviewJson(uid, decision), json, `${decision.kind} ${uid}`);
+      // What the route sends: the same bytes, built from the tail's bytes (as the answer cache holds them).
+      t.ok(answerBytes(uid, admissionAnswer({ uid }, decision).tail).equals(Buffer.from(json)), `bytes: ${decision.kind} ${uid}`);
+    }
   }
   const pod = civicrmPod();
   const decision = admissionDecision(requestOf(admissionReview(pod)), withCa, true);
@@ -130,4 +137,20 @@ t.test('requestSubject names the pod without its content', async (t) => {
   delete (pod['metadata'] as Json)['namespace'];
   t.same(requestSubject(requestOf(admissionReview(pod, { uid: 'u', namespace: 'shop' }))), { uid: 'u', namespace: 'shop', name: 'web-0' });
   t.same(requestSubject({ uid: 'u' }), { uid: 'u', namespace: '', name: '' });
+});
+
+t.test('admissionAnswer: the metric, the log line and its level for each decision', async (t) => {
+  const request = requestOf(admissionReview(civicrmPod(), { uid: 'u' }));
+  const ops = [{ op: 'add' as const, path: '/metadata/labels', value: {} }];
+  const table: Array<[AdmissionDecision, Partial<ReturnType<typeof admissionAnswer>>]> = [
+    [{ kind: 'patch', ops, warnings: ['w'] }, { decision: 'patch', code: 200, level: 'info', message: 'pod injected', fields: { namespace: 'civicrm-demo', name: 'civicrm-web-7d9f8c6b5d-*', decision: 'inject', ops: 1, warnings: 1 } }],
+    [{ kind: 'allow', reason: 'already injected' }, { decision: 'allow', code: 200, level: 'debug', message: 'allowed unchanged', fields: { namespace: 'civicrm-demo', name: 'civicrm-web-7d9f8c6b5d-*', decision: 'allow', reason: 'already injected' } }],
+    [{ kind: 'deny', code: 403, reason: 'Forbidden', message: 'volume taken' }, { decision: 'deny', code: 403, level: 'warn', message: 'pod denied', fields: { namespace: 'civicrm-demo', name: 'civicrm-web-7d9f8c6b5d-*', decision: 'deny', code: 403, message: 'volume taken' } }],
+  ];
+  for (const [decision, expected] of table) {
+    const answer = admissionAnswer(request, decision);
+    t.match(answer, expected, decision.kind);
+    t.notOk('uid' in answer.fields, 'the uid is added per request, not remembered');
+    t.ok(answer.chars >= answer.tail.length, 'counts what it holds');
+  }
 });

@@ -188,17 +188,42 @@ const REVIEW_HEAD = `{"apiVersion":"${ADMISSION_API_VERSION}","kind":"AdmissionR
  * the answer is sent as this string, so fastify does not scan the 10-20 KB base64 patch a second time.
  */
 export function admissionReviewJson(uid: string, decision: AdmissionDecision): string {
-  const head = REVIEW_HEAD + JSON.stringify(uid);
+  return answerJson(uid, answerTail(decision));
+}
+
+/** The answer's JSON with `tail` (from answerTail) after the uid: every uid gets the same tail. */
+export function answerJson(uid: string, tail: string): string {
+  return REVIEW_HEAD + JSON.stringify(uid) + tail;
+}
+
+const REVIEW_HEAD_BYTES = Buffer.from(REVIEW_HEAD);
+
+/**
+ * answerJson's UTF-8 bytes, from a tail already encoded: the 10-20 KB tail is copied, not encoded again
+ * for every pod (the answer cache keeps it as bytes).
+ */
+export function answerBytes(uid: string, tail: Buffer): Buffer {
+  const quotedUid = JSON.stringify(uid);
+  const uidBytes = Buffer.byteLength(quotedUid);
+  const bytes = Buffer.allocUnsafe(REVIEW_HEAD_BYTES.length + uidBytes + tail.length);
+  REVIEW_HEAD_BYTES.copy(bytes, 0);
+  bytes.write(quotedUid, REVIEW_HEAD_BYTES.length);
+  tail.copy(bytes, REVIEW_HEAD_BYTES.length + uidBytes);
+  return bytes;
+}
+
+/** What follows `"uid":"…"` in the answer; the key order is admissionReviewResponse's. */
+export function answerTail(decision: AdmissionDecision): string {
   switch (decision.kind) {
     case 'allow':
-      return `${head},"allowed":true}}`;
+      return ',"allowed":true}}';
     case 'patch': {
       // Base64 needs no JSON escaping.
       const warnings = decision.warnings.length > 0 ? `,"warnings":${JSON.stringify(decision.warnings)}` : '';
-      return `${head},"allowed":true,"patchType":"JSONPatch","patch":"${patchBase64(decision)}"${warnings}}}`;
+      return `,"allowed":true,"patchType":"JSONPatch","patch":"${patchBase64(decision)}"${warnings}}}`;
     }
     case 'deny':
-      return JSON.stringify(admissionReviewResponse(uid, decision));
+      return `,"allowed":false,"status":${JSON.stringify({ status: 'Failure', code: decision.code, reason: decision.reason, message: decision.message })}}}`;
   }
 }
 
@@ -212,4 +237,38 @@ export function requestSubject(request: AdmissionRequest): { uid: string; namesp
     (typeof metadata['name'] === 'string' && metadata['name']) ||
     (typeof metadata['generateName'] === 'string' ? `${metadata['generateName']}*` : '');
   return { uid: request.uid, namespace, name };
+}
+
+/**
+ * Everything the route does with a decision, as data: the answer's tail, the metric, the pod's log line
+ * (without the uid, which each request adds). The same review text always yields the same answer
+ * (answer-cache.ts relies on it).
+ */
+export interface AdmissionAnswer {
+  decision: AdmissionDecision['kind'];
+  /** For a denial, the status code (the denied metric's label). */
+  code: number;
+  /** answerTail's bytes (answerBytes). */
+  tail: Buffer;
+  level: 'info' | 'debug' | 'warn';
+  message: string;
+  /** The log line's fields after the uid: never the object itself. */
+  fields: Readonly<Record<string, string | number>>;
+  /** Characters held: what the answer cache counts. */
+  chars: number;
+}
+
+export function admissionAnswer(request: AdmissionRequest, decision: AdmissionDecision): AdmissionAnswer {
+  const { namespace, name } = requestSubject(request);
+  const tail = Buffer.from(answerTail(decision));
+  const base = { decision: decision.kind, tail, chars: tail.length };
+  // The warnings themselves go back to the client (kubectl prints them); the line carries their count.
+  switch (decision.kind) {
+    case 'patch':
+      return { ...base, code: 200, level: 'info', message: 'pod injected', fields: { namespace, name, decision: 'inject', ops: decision.ops.length, warnings: decision.warnings.length } };
+    case 'allow':
+      return { ...base, code: 200, level: 'debug', message: 'allowed unchanged', fields: { namespace, name, decision: 'allow', reason: decision.reason } };
+    case 'deny':
+      return { ...base, chars: tail.length + decision.message.length, code: decision.code, level: 'warn', message: 'pod denied', fields: { namespace, name, decision: 'deny', code: decision.code, message: decision.message } };
+  }
 }

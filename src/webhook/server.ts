@@ -161,8 +161,9 @@ export async function createWebhookServer(options: WebhookServerOptions): Promis
 
   // From the moment we drain, every response ends its connection, so keep-alive clients (the API
   // server) reconnect to another replica and do not hold close() open.
-  app.addHook('onSend', async (_request, reply) => {
+  app.addHook('onSend', (_request, reply, payload, done) => {
     if (state.draining) reply.header('connection', 'close');
+    done(null, payload);
   });
 
   await app.register(healthPlugin, { state, metrics });

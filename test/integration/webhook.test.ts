@@ -182,6 +182,39 @@ t.test('admission over HTTPS', async (t) => {
     t.match(text, /demomail_webhook_ready 1/);
   });
 
+  t.test('replicas of one template (same review but for the uid): the same answer, each with its own uid, logged and counted', async (t) => {
+    // As kube-apiserver encodes it (kind first) for a controller-created pod: generateName, no name.
+    const pod = civicrmPod();
+    delete (pod['metadata'] as Json)['name'];
+    delete (pod['metadata'] as Json)['namespace'];
+    (pod['metadata'] as Json)['generateName'] = 'civicrm-web-5f7c9d-';
+    const { apiVersion: _apiVersion, kind: _kind, request } = admissionReview(pod, { uid: 'x' }) as { apiVersion: string; kind: string; request: Json };
+    const goText = (uid: string): string => JSON.stringify({ kind: 'AdmissionReview', apiVersion: 'admission.k8s.io/v1', request: { ...request, uid } });
+    const injectedBefore = metricValue(await httpsCall(port, { path: '/metrics' }), 'demomail_webhook_injected_total');
+    const uids = ['0c6f8c1e-0000-4000-8000-000000000001', '0c6f8c1e-0000-4000-8000-000000000002', '0c6f8c1e-0000-4000-8000-000000000003'];
+    const answers: Awaited<ReturnType<typeof httpsCall>>[] = [];
+    for (const uid of uids) answers.push(await httpsCall(port, { body: goText(uid) }));
+    const first = answers[0]!.json()['response'] as Record<string, unknown>;
+    t.equal(first['patchType'], 'JSONPatch');
+    uids.forEach((uid, i) => {
+      t.equal(answers[i]!.status, 200);
+      t.equal(answers[i]!.body, answers[0]!.body.replace(uids[0]!, uid), `replica ${i + 1}: the first answer's bytes with its own uid`);
+    });
+    const expected = planInjection(pod, 'civicrm-demo', injectionSettings(settingsFrom({}), testPki().mailCa.certPem), { requireOptInLabel: false });
+    t.same(decodePatch(answers[2]!.json()['response'] as Record<string, unknown>), expected.action === 'inject' ? expected.ops : [], 'the remembered patch is planInjection\'s');
+    const injectedAfter = metricValue(await httpsCall(port, { path: '/metrics' }), 'demomail_webhook_injected_total');
+    t.equal(injectedAfter - injectedBefore, 3, 'each replica counted');
+    for (const uid of uids) {
+      const line = logs.lines().find((l) => l['uid'] === uid);
+      t.match(line, { namespace: 'civicrm-demo', name: 'civicrm-web-5f7c9d-*', decision: 'inject', msg: 'pod injected' }, `a log line for ${uid}`);
+    }
+    // A change anywhere but the uid is a new review: in our own namespace (excluded) the same pod is not injected.
+    const elsewhere = await httpsCall(port, { body: goText(uids[0]!).replace('"namespace":"civicrm-demo"', '"namespace":"demomail"') });
+    t.notOk('patch' in (elsewhere.json()['response'] as Json), 'the excluded namespace gets its own answer');
+    const denied = await httpsCall(port, { body: goText('0c6f8c1e-0000-4000-8000-000000000004').replace('"operation":"CREATE"', '"operation":"UPDATE"') });
+    t.notOk('patch' in (denied.json()['response'] as Json), 'an UPDATE of the same pod is not injected');
+  });
+
   t.test('logs: one line per admission with uid, namespace and name; no secrets', async (t) => {
     const lines = logs.lines();
     const injected = lines.find((l) => l['uid'] === 'uid-inject-1');
@@ -277,4 +310,9 @@ export async function waitFor(check: () => Promise<boolean>, timeoutMs: number):
     await new Promise((r) => setTimeout(r, 50));
   }
   throw new Error(`condition not met within ${timeoutMs} ms`);
+}
+
+function metricValue(res: { body: string }, name: string): number {
+  const match = new RegExp(`^${name} (\\d+)$`, 'm').exec(res.body);
+  return match ? Number(match[1]) : 0;
 }
