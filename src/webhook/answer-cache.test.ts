@@ -36,35 +36,52 @@ t.test('reviewKey: the uid and the rest, only for the two exact envelopes and a 
   t.equal(reviewKey(goEncoded('fRKiA37TQ7ilFa3pm5mmwg/0+_=.é'))?.uid, 'fRKiA37TQ7ilFa3pm5mmwg/0+_=.é', 'any character that needs no escape');
 });
 
-t.test('AnswerCache: same rest and envelope hits, any uid; settings change forgets; bounded', async (t) => {
+t.test('AnswerCache: kept from the second sighting; same rest and envelope hits, any uid; settings change forgets; bounded', async (t) => {
   const settings = injectionSettings(settingsFrom({}), 'CA');
   const answer = (chars: number) => ({ chars, id: chars });
   const key = (uid: string, rest: string, envelope = 0): ReviewKey => ({ uid, rest, envelope });
+  /** As the route does it: every review is offered; only a repeat is kept. */
+  const offer = (cache: AnswerCache<{ chars: number; id: number }>, k: ReviewKey, s: typeof settings, a: { chars: number; id: number }) => {
+    cache.set(k, s, a);
+    cache.set({ ...k, uid: `${k.uid}-again` }, s, a);
+  };
 
-  const cache = new AnswerCache<{ chars: number; id: number }>({ entries: 3, chars: 100 });
+  const cache = new AnswerCache<{ chars: number; id: number }>({ entries: 3, chars: 100, seen: 10 });
   cache.set(key('u1', 'A'), settings, answer(10));
-  t.same(cache.get(key('u2', 'A'), settings), answer(10), 'another uid, same rest');
+  t.equal(cache.get(key('u2', 'A'), settings), undefined, 'not kept on first sight');
+  cache.set(key('u2', 'A'), settings, answer(10));
+  t.same(cache.get(key('u3', 'A'), settings), answer(10), 'kept on the second: another uid, same rest');
   t.equal(cache.get(key('u2', 'A', 1), settings), undefined, 'other envelope');
   t.equal(cache.get(key('u2', 'B'), settings), undefined, 'other rest');
   t.equal(cache.get(key('u2', 'A'), injectionSettings(settingsFrom({}), 'CA')), undefined, 'other settings object (a CA reload)');
 
-  cache.set(key('u', 'B'), settings, answer(11));
-  cache.set(key('u', 'C'), settings, answer(12));
-  cache.set(key('u', 'D'), settings, answer(13));
+  offer(cache, key('u', 'B'), settings, answer(11));
+  offer(cache, key('u', 'C'), settings, answer(12));
+  offer(cache, key('u', 'D'), settings, answer(13));
   t.equal(cache.size, 3, 'entry bound');
   t.equal(cache.get(key('u', 'A'), settings), undefined, 'oldest went first');
   t.ok(cache.get(key('u', 'D'), settings));
-  cache.set(key('u', 'E'), settings, answer(60));
+  offer(cache, key('u', 'E'), settings, answer(60));
   t.ok(cache.heldChars <= 100, `character bound (${cache.heldChars})`);
   t.ok(cache.get(key('u', 'E'), settings), 'the newest is kept');
-  cache.set(key('u', 'F'), settings, answer(200));
+  offer(cache, key('u', 'F'), settings, answer(200));
   t.equal(cache.get(key('u', 'F'), settings), undefined, 'an answer larger than the whole bound is not kept');
 
   const reloaded = injectionSettings(settingsFrom({}), 'CA2');
   cache.set(key('u', 'G'), reloaded, answer(5));
-  t.equal(cache.size, 1, 'new settings: the old answers are gone');
+  t.equal(cache.size, 0, 'new settings: the old answers are gone');
+  cache.set(key('u', 'E'), reloaded, answer(5));
+  t.equal(cache.size, 1, 'a review seen under the old settings is still a repeat');
   t.equal(cache.heldChars, 6);
   t.equal(cache.get(key('u', 'E'), settings), undefined);
+
+  // The notes of first sightings are bounded too: the oldest is forgotten.
+  const small = new AnswerCache<{ chars: number; id: number }>({ entries: 3, chars: 100, seen: 2 });
+  for (const rest of ['P', 'Q', 'R']) small.set(key('u', rest), settings, answer(1));
+  small.set(key('u', 'P'), settings, answer(1));
+  t.equal(small.size, 0, 'P was forgotten: seen once more, not yet kept');
+  small.set(key('u', 'R'), settings, answer(1));
+  t.equal(small.size, 1, 'R was still noted: kept');
 });
 
 t.test('property: two texts with the same key parse to the same value but for request.uid', async (t) => {

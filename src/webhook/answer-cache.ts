@@ -10,6 +10,7 @@
 // The rest of the text is the key. Two texts with the same envelope and the same key differ only inside
 // that one JSON string, so they parse to the same value but for request.uid, and the decision, the answer (uid
 // aside), the log fields and the metrics are the same.
+import { createHash } from 'node:crypto';
 import type { InjectionSettings } from '../config.js';
 
 /** How Go's encoding/json writes admission/v1 AdmissionReview (TypeMeta inline: kind first), and the other order. */
@@ -22,7 +23,7 @@ export const REVIEW_ENVELOPES = [
 const MAX_UID_LENGTH = 128;
 /** Only reviews up to this size are remembered (a CiviCRM-like pod's is 4-18 KiB; the body limit is 7 MiB). */
 export const MAX_CACHED_REVIEW_CHARS = 256 * 1024;
-export const DEFAULT_CACHE_LIMITS = { entries: 256, chars: 8 * 1024 * 1024 };
+export const DEFAULT_CACHE_LIMITS = { entries: 64, chars: 2 * 1024 * 1024, seen: 4096 };
 
 /** A review's uid and what identifies the rest of it; undefined when the text is not in the expected form. */
 export interface ReviewKey {
@@ -53,13 +54,19 @@ export function reviewKey(text: string): ReviewKey | undefined {
 /**
  * Bounded by entry count and by characters held (keys + answers); the oldest entry goes first. Everything
  * is forgotten when the injection settings change (a CA reload), since the answers depend on them.
+ *
+ * An answer is kept only for a review seen before (its digest is in `seen`): the third replica onwards is
+ * answered from here. A stream of reviews that never repeat (every pod named, or a hostile client) then
+ * churns 50-byte digests instead of 15 KB keys and answers that would outlive the young generation and
+ * cost the garbage collector and RSS (measured in bench:admission, "every review new").
  */
 export class AnswerCache<Answer extends { chars: number }> {
   private readonly entries = new Map<string, { envelope: number; answer: Answer }>();
+  private readonly seen = new Set<string>();
   private settings: InjectionSettings | undefined;
   private chars = 0;
 
-  constructor(readonly limits: { entries: number; chars: number } = DEFAULT_CACHE_LIMITS) {}
+  constructor(readonly limits: { entries: number; chars: number; seen: number } = DEFAULT_CACHE_LIMITS) {}
 
   get(key: ReviewKey, settings: InjectionSettings): Answer | undefined {
     if (settings !== this.settings) return undefined;
@@ -74,7 +81,7 @@ export class AnswerCache<Answer extends { chars: number }> {
       this.settings = settings;
     }
     const size = key.rest.length + answer.chars;
-    if (size > this.limits.chars || this.entries.has(key.rest)) return;
+    if (size > this.limits.chars || this.entries.has(key.rest) || !this.seenBefore(key)) return;
     // A Map iterates in insertion order: the first entry is the oldest.
     for (const [rest, old] of this.entries) {
       if (this.entries.size < this.limits.entries && this.chars + size <= this.limits.chars) break;
@@ -87,6 +94,15 @@ export class AnswerCache<Answer extends { chars: number }> {
 
   get size(): number {
     return this.entries.size;
+  }
+
+  /** True when this review (but for the uid) came before; otherwise notes it, the oldest note going first. */
+  private seenBefore(key: ReviewKey): boolean {
+    const digest = `${key.envelope}${createHash('sha256').update(key.rest).digest('base64')}`;
+    if (this.seen.has(digest)) return true;
+    if (this.seen.size >= this.limits.seen) this.seen.delete(this.seen.values().next().value!);
+    this.seen.add(digest);
+    return false;
   }
 
   /** Characters held: the keys and the answers. */

@@ -190,18 +190,19 @@ await t.test('injection through a real API server', async (t) => {
   });
 
   await t.test('replicas of one template arrive as the same review but for the uid: answered from memory, injected the same', async (t) => {
-    // kubectl creates the five in one burst, so their reviews differ only in request.uid (the name is
-    // generated after mutating admission; managedFields' time has one-second resolution, so a second
-    // boundary inside the burst can split it in two: at least 3 of 5 are repeats).
+    // kubectl creates the six in one burst, so their reviews differ only in request.uid (the name is
+    // generated after mutating admission). The answer is kept from the second sighting, so the third
+    // onwards are answered from memory; managedFields' time has one-second resolution, so a second
+    // boundary inside the burst can split it in two groups: at least 2 of 6 come from memory.
     const template = restrictedPod('replica', 'shop', { 'demomail/inject': 'true', app: 'replica' });
     const { name: _name, ...metadata } = template.metadata;
     const pod = { apiVersion: 'v1', kind: 'Pod', ...template, metadata: { ...metadata, generateName: 'replica-' } };
     const hitsBefore = counterTotal(await webhook.metrics(), 'demomail_webhook_answer_cache_hits_total');
-    plane.kubectlOk(['create', '-f', '-'], { input: JSON.stringify({ apiVersion: 'v1', kind: 'List', items: [pod, pod, pod, pod, pod] }) });
+    plane.kubectlOk(['create', '-f', '-'], { input: JSON.stringify({ apiVersion: 'v1', kind: 'List', items: Array.from({ length: 6 }, () => pod) }) });
     const hits = counterTotal(await webhook.metrics(), 'demomail_webhook_answer_cache_hits_total') - hitsBefore;
-    t.ok(hits >= 3 && hits <= 4, `${hits} of 5 answered from the answer cache (Go's encoding matches the envelope it looks for)`);
+    t.ok(hits >= 2 && hits <= 4, `${hits} of 6 answered from the answer cache (Go's encoding matches the envelope it looks for)`);
     const pods = plane.kubectlJson<{ items: Pod[] }>(['get', 'pods', '-n', 'shop', '-l', 'app=replica']).items;
-    t.equal(pods.length, 5);
+    t.equal(pods.length, 6);
     const spec = (p: Pod) => JSON.stringify({ ...p.spec, nodeName: undefined });
     for (const p of pods) {
       assertInjected(t, p, webhook.mailCaPem);

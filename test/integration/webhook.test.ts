@@ -190,7 +190,9 @@ t.test('admission over HTTPS', async (t) => {
     (pod['metadata'] as Json)['generateName'] = 'civicrm-web-5f7c9d-';
     const { apiVersion: _apiVersion, kind: _kind, request } = admissionReview(pod, { uid: 'x' }) as { apiVersion: string; kind: string; request: Json };
     const goText = (uid: string): string => JSON.stringify({ kind: 'AdmissionReview', apiVersion: 'admission.k8s.io/v1', request: { ...request, uid } });
-    const injectedBefore = metricValue(await httpsCall(port, { path: '/metrics' }), 'demomail_webhook_injected_total');
+    const metricsBefore = await httpsCall(port, { path: '/metrics' });
+    const injectedBefore = metricValue(metricsBefore, 'demomail_webhook_injected_total');
+    const hitsBefore = metricValue(metricsBefore, 'demomail_webhook_answer_cache_hits_total');
     const uids = ['0c6f8c1e-0000-4000-8000-000000000001', '0c6f8c1e-0000-4000-8000-000000000002', '0c6f8c1e-0000-4000-8000-000000000003'];
     const answers: Awaited<ReturnType<typeof httpsCall>>[] = [];
     for (const uid of uids) answers.push(await httpsCall(port, { body: goText(uid) }));
@@ -202,8 +204,9 @@ t.test('admission over HTTPS', async (t) => {
     });
     const expected = planInjection(pod, 'civicrm-demo', injectionSettings(settingsFrom({}), testPki().mailCa.certPem), { requireOptInLabel: false });
     t.same(decodePatch(answers[2]!.json()['response'] as Record<string, unknown>), expected.action === 'inject' ? expected.ops : [], 'the remembered patch is planInjection\'s');
-    const injectedAfter = metricValue(await httpsCall(port, { path: '/metrics' }), 'demomail_webhook_injected_total');
-    t.equal(injectedAfter - injectedBefore, 3, 'each replica counted');
+    const metricsAfter = await httpsCall(port, { path: '/metrics' });
+    t.equal(metricValue(metricsAfter, 'demomail_webhook_injected_total') - injectedBefore, 3, 'each replica counted');
+    t.equal(metricValue(metricsAfter, 'demomail_webhook_answer_cache_hits_total') - hitsBefore, 1, 'the third from memory (an answer is kept from the second sighting)');
     for (const uid of uids) {
       const line = logs.lines().find((l) => l['uid'] === uid);
       t.match(line, { namespace: 'civicrm-demo', name: 'civicrm-web-5f7c9d-*', decision: 'inject', msg: 'pod injected' }, `a log line for ${uid}`);
