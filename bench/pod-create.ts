@@ -1,15 +1,19 @@
 // Pod-create benchmark (not a test): what the webhook adds to `POST /api/v1/namespaces/NS/pods` on a real
-// kube-apiserver, decomposed. Six series of the same realistic CiviCRM pod are created in rotating order
+// kube-apiserver, decomposed. Eight series of the same realistic CiviCRM pod are created in rotating order
 // on one keep-alive connection (same API server, etcd and machine state): plain; the already-injected pod
 // without any webhook (the bigger object's own cost); plain through an allow-only webhook over HTTP/1.1 and
-// over h2 (what any webhook call costs); the already-injected pod through ours (no patch); the opted-in pod
-// through ours (the patch). Ratios and differences matter, not the absolute milliseconds.
+// over h2 in this process, and over HTTP/1.1 in a process of its own (what any webhook call costs); plain
+// through a process answering our patch, canned (what applying it costs the API server); the
+// already-injected pod through ours (no patch); the opted-in pod through ours (the patch). Ratios and differences matter, not the absolute milliseconds.
 //
 //   npm run bench:pod-create
 //   BENCH_PODS=50 BENCH_SECONDS=120 BENCH_POD=compact|large BENCH_NAMING=generate|named npm run bench:pod-create
 //
 // Needs the control-plane binaries (npm run e2e:binaries, or KUBEBUILDER_ASSETS).
+import { spawn } from 'node:child_process';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { Agent, request } from 'node:https';
+import { tmpdir } from 'node:os';
 import { performance } from 'node:perf_hooks';
 import type { AddressInfo } from 'node:net';
 import { join } from 'node:path';
@@ -17,7 +21,10 @@ import Fastify, { type FastifyInstance } from 'fastify';
 import { createCertificateAuthority, createServerCertificate } from '../src/pki/certificates.js';
 import { TLS_OPTIONS } from '../src/webhook/tls-material.js';
 import { repoRoot, resolveBinDir, startControlPlane, type ControlPlane } from '../scripts/lib/control-plane.js';
+import { freePort } from '../scripts/lib/greenmail.js';
 import { counterTotal, routeWebhookTo, startLocalWebhook, waitForWebhookInEffect, type LocalWebhook } from '../scripts/lib/local-webhook.js';
+import { injectionSettings, settingsFrom } from '../src/config.js';
+import { planInjection } from '../src/inject/plan.js';
 import { civicrmPod, compactCivicrmPod } from './fixtures.js';
 
 const PODS = boundedInt('BENCH_PODS', 30, 5, 500);
@@ -133,6 +140,8 @@ const SERIES: readonly Series[] = [
   { key: 'bigger', title: 'already-injected pod, no webhook', optIn: false, injected: true, labels: {} },
   { key: 'null-h1', title: 'plain pod, allow-only webhook, HTTP/1.1', optIn: false, injected: false, labels: { 'bench/null-h1': 'true' }, webhook: 'null-h1.bench.demomail.io' },
   { key: 'null-h2', title: 'plain pod, allow-only webhook, h2 (ALPN)', optIn: false, injected: false, labels: { 'bench/null-h2': 'true' }, webhook: 'null-h2.bench.demomail.io' },
+  { key: 'null-proc', title: 'plain pod, allow-only webhook, own process', optIn: false, injected: false, labels: { 'bench/null-proc': 'true' }, webhook: 'null-proc.bench.demomail.io' },
+  { key: 'canned', title: 'plain pod, webhook answering our patch, own process', optIn: false, injected: false, labels: { 'bench/canned': 'true' }, webhook: 'canned.bench.demomail.io' },
   { key: 'again', title: 'already-injected pod, our webhook (no patch)', optIn: true, injected: true, labels: {}, webhook: 'pod-label.inject.demomail.io' },
   { key: 'opted', title: 'opted-in pod, our webhook (patch)', optIn: true, injected: false, labels: {}, webhook: 'pod-label.inject.demomail.io' },
 ];
@@ -184,6 +193,50 @@ function summary(label: string, samples: number[]): { p50: number; p99: number }
   return { p50, p99 };
 }
 
+/** bench/null-webhook-server.ts as a child process: an allow-only webhook that sleeps between calls, like ours. */
+async function startNullWebhookProcess(caPem: string, certPem: string, keyPem: string, patchBase64?: string): Promise<{ url: string; handshakes: () => Promise<number>; close: () => Promise<void> }> {
+  const dir = mkdtempSync(join(tmpdir(), 'demomail-null-webhook-'));
+  writeFileSync(join(dir, 'tls.crt'), certPem);
+  writeFileSync(join(dir, 'tls.key'), keyPem);
+  if (patchBase64) writeFileSync(join(dir, 'patch'), patchBase64);
+  const port = await freePort();
+  const args = [join(import.meta.dirname, 'null-webhook-server.js'), join(dir, 'tls.crt'), join(dir, 'tls.key'), String(port), ...(patchBase64 ? [join(dir, 'patch')] : [])];
+  const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'inherit'] });
+  const agent = new Agent({ ca: caPem, keepAlive: false });
+  const get = (path: string) =>
+    new Promise<string>((resolve, reject) => {
+      const req = request({ host: '127.0.0.1', port, path, agent }, (res) => {
+        let text = '';
+        res.on('data', (c: Buffer) => (text += c.toString()));
+        res.on('end', () => (res.statusCode === 200 ? resolve(text) : reject(new Error(`GET ${path}: ${res.statusCode}`))));
+      });
+      req.on('error', reject);
+      req.end();
+    });
+  const deadline = Date.now() + 20_000;
+  let problem = '';
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`null webhook process exited with ${child.exitCode}`);
+    if (await get('/handshakes').then(() => true, (err: unknown) => ((problem = String(err)), false))) break;
+    if (Date.now() > deadline) {
+      child.kill('SIGKILL');
+      throw new Error(`null webhook process not answering within 20 s: ${problem}`);
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  // The readiness probe above opened connections of its own: report handshakes from here on.
+  const base = Number(await get('/handshakes'));
+  return {
+    url: `https://127.0.0.1:${port}/mutate`,
+    handshakes: async () => Number(await get('/handshakes')) - base - 1,
+    close: async () => {
+      child.kill('SIGTERM');
+      if (child.exitCode === null) await new Promise((r) => child.once('exit', r));
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
 async function main(): Promise<void> {
   const { binDir, reason } = await resolveBinDir({ build: true });
   if (!binDir) throw new Error(reason);
@@ -201,11 +254,20 @@ async function main(): Promise<void> {
     cleanups.unshift(() => h1.close());
     const h2 = await startNullWebhook(nullCert.certPem, nullCert.keyPem, true);
     cleanups.unshift(() => h2.close());
+    const own = await startNullWebhookProcess(nullCa.certPem, nullCert.certPem, nullCert.keyPem);
+    cleanups.unshift(() => own.close());
+    // Our patch for the bench pod, as our webhook computes it (the series' own label is not touched by it).
+    const plan = planInjection(benchPod({ name: 'x', namespace: NAMESPACE, optIn: false }), NAMESPACE, injectionSettings(settingsFrom({}), webhook.mailCaPem), { requireOptInLabel: false });
+    if (plan.action !== 'inject') throw new Error(`the bench pod is not injected: ${plan.reason}`);
+    const canned = await startNullWebhookProcess(nullCa.certPem, nullCert.certPem, nullCert.keyPem, Buffer.from(JSON.stringify(plan.ops)).toString('base64'));
+    cleanups.unshift(() => canned.close());
     plane.kubectlOk(['apply', '-f', '-'], {
       input: nullWebhookConfiguration(
         [
           { name: 'null-h1.bench.demomail.io', label: 'bench/null-h1', url: h1.url },
           { name: 'null-h2.bench.demomail.io', label: 'bench/null-h2', url: h2.url },
+          { name: 'null-proc.bench.demomail.io', label: 'bench/null-proc', url: own.url },
+          { name: 'canned.bench.demomail.io', label: 'bench/canned', url: canned.url },
         ],
         nullCa.certPem,
       ),
@@ -232,6 +294,7 @@ async function main(): Promise<void> {
     const ourBefore = await webhook.metrics();
     const h1Before = h1.handshakes();
     const h2Before = h2.handshakes();
+    const ownBefore = await own.handshakes();
     let metricsText = await getText(plane, agent, '/metrics');
     const deadline = performance.now() + SECONDS * 1000;
     let rounds = 0;
@@ -263,11 +326,15 @@ async function main(): Promise<void> {
     const o = f('opted');
     const p = f('plain');
     console.log(`\nratio opted/plain: p50 ${(o.p50 / p.p50).toFixed(2)}x  p99 ${(o.p99 / p.p99).toFixed(2)}x  (target ≤ 1.3x / ≤ 1.5x; webhook added ~${(o.p50 - p.p50).toFixed(2)} ms at p50)`);
+    const n = f('null-proc');
+    console.log(`ratio opted/null-proc (beyond any webhook that runs in its own process): p50 ${(o.p50 / n.p50).toFixed(2)}x  p99 ${(o.p99 / n.p99).toFixed(2)}x`);
     console.log('decomposition at p50 (differences of medians, so approximate):');
     const d = (a: string, b: string) => (f(a).p50 - f(b).p50).toFixed(2).padStart(6);
     console.log(`  the bigger object itself (bigger − plain)                      ${d('bigger', 'plain')} ms`);
     console.log(`  any webhook call, HTTP/1.1 (null-h1 − plain)                  ${d('null-h1', 'plain')} ms`);
     console.log(`  any webhook call, h2 (null-h2 − plain)                        ${d('null-h2', 'plain')} ms`);
+    console.log(`  any webhook in its own process (null-proc − plain)            ${d('null-proc', 'plain')} ms`);
+    console.log(`  the API server applying our patch (canned − null-proc)        ${d('canned', 'null-proc')} ms`);
     console.log(`  our webhook without a patch (again − bigger)                  ${d('again', 'bigger')} ms`);
     console.log(`  our patch: plan, encode, apply (opted − again)                ${d('opted', 'again')} ms`);
     for (const s of SERIES) {
@@ -304,7 +371,7 @@ async function main(): Promise<void> {
     if (init) console.log(`  demomail-ca-init mounts: ${describe(init)}`);
     for (const c of others) console.log(`  ${c.name} mounts (token: ${hasToken(c) ? 'yes' : 'no'}): ${describe(c)}`);
     const tls = counterTotal(ourAfter, 'demomail_webhook_tls_connections_total') - counterTotal(ourBefore, 'demomail_webhook_tls_connections_total');
-    console.log(`new TLS connections during the run (the API server reuses its connection if ≈ 0; ours may count this bench's own GET /metrics): ours ${tls} for ${calls} calls; null-h1 ${h1.handshakes() - h1Before} for ${samples.get('null-h1')?.length} calls; null-h2 ${h2.handshakes() - h2Before} for ${samples.get('null-h2')?.length} calls`);
+    console.log(`new TLS connections during the run (the API server reuses its connection if ≈ 0; ours may count this bench's own GET /metrics): ours ${tls} for ${calls} calls; null-h1 ${h1.handshakes() - h1Before} for ${samples.get('null-h1')?.length} calls; null-h2 ${h2.handshakes() - h2Before} for ${samples.get('null-h2')?.length} calls; null-proc ${(await own.handshakes()) - ownBefore} for ${samples.get('null-proc')?.length} calls`);
   } finally {
     for (const cleanup of cleanups) await cleanup().catch((err: unknown) => console.error(`cleanup: ${String(err)}`));
   }

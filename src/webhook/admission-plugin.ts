@@ -54,6 +54,10 @@ export const admissionPlugin: FastifyPluginAsync<AdmissionPluginOptions> = async
   });
 
   const answers = new AnswerCache<AdmissionAnswer>();
+  // The pod's line carries only fixed primitive fields (admissionAnswer: namespace, name, decision, counts,
+  // reason), none of which a redaction path names, so pino's redaction (which runs over every field of
+  // every line, ~4 % of a repeat's CPU) is skipped for it. Every other line keeps the redaction.
+  const podLog = app.log.child({}, { redact: [] });
   app.post('/mutate', async (request, reply) => {
     // A POST without a body (and without a content type) reaches here with none: the envelope check says what is missing.
     const text = typeof request.body === 'string' ? request.body : undefined;
@@ -74,7 +78,7 @@ export const admissionPlugin: FastifyPluginAsync<AdmissionPluginOptions> = async
     else metrics.denied.inc({ code: String(answer.code) });
     // One line per pod, its subject as plain fields (a child logger per request costs more than the line).
     const { level, fields, message } = answer;
-    request.admissionLog = () => request.log[level]({ uid, ...fields }, message);
+    request.admissionLog = () => podLog[level]({ reqId: request.id, uid, ...fields }, message);
     // Already JSON bytes: fastify sends a Buffer as is.
     return reply.type('application/json; charset=utf-8').send(answerBytes(uid, answer.tail));
   });
