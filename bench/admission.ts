@@ -9,9 +9,8 @@
 //   npm run bench:admission
 //   BENCH_ROUNDS=3 BENCH_SECONDS=5 BENCH_CONNECTIONS=16 BENCH_POD=compact|large npm run bench:admission
 //   BENCH_WEBHOOK_NODE_OPTIONS='--cpu-prof --cpu-prof-dir=/tmp/prof' (node flags for the webhook process)
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { request } from 'node:https';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -20,6 +19,7 @@ import { freePort } from '../scripts/lib/greenmail.js';
 import { createCertificateAuthority, createServerCertificate } from '../src/pki/certificates.js';
 import { settingsFrom, injectionSettings } from '../src/config.js';
 import { desiredInitContainer } from '../src/inject/template.js';
+import { httpsCall, waitForChild } from './child-server.js';
 import { admissionReview, civicrmPod, compactCivicrmPod } from './fixtures.js';
 
 const ROUNDS = boundedInt('BENCH_ROUNDS', 3, 1, 10);
@@ -87,33 +87,6 @@ function initContainerFootprint(dir: string, caPem: string): string {
   return `init container (demomail install-ca, Node ${process.version}): peak RSS ${mib(Number(readFileSync(report, 'utf8')))} of its ${limit} limit`;
 }
 
-function post(port: number, ca: string, path: string, body?: string): Promise<{ status: number; text: string }> {
-  return new Promise((resolve, reject) => {
-    const req = request(
-      { host: '127.0.0.1', port, path, method: body === undefined ? 'GET' : 'POST', ca, servername: 'localhost', headers: body === undefined ? {} : { 'content-type': 'application/json' } },
-      (res) => {
-        const chunks: Buffer[] = [];
-        res.on('data', (c: Buffer) => chunks.push(c));
-        res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
-      },
-    );
-    req.setTimeout(5000, () => req.destroy(new Error(`no answer from 127.0.0.1:${port}${path} within 5 s`)));
-    req.on('error', reject);
-    req.end(body);
-  });
-}
-
-async function waitReady(child: ChildProcess, port: number, ca: string, name: string): Promise<void> {
-  const deadline = Date.now() + 20_000;
-  while (Date.now() < deadline) {
-    if (child.exitCode !== null) throw new Error(`${name} exited with ${child.exitCode} before it was ready`);
-    const ready = await post(port, ca, '/readyz').then((r) => r.status === 200, () => false);
-    if (ready) return;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`${name} not ready on 127.0.0.1:${port} within 20 s`);
-}
-
 async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'demomail-bench-'));
   const webhookCa = createCertificateAuthority({ commonName: 'bench webhook CA' });
@@ -130,7 +103,7 @@ async function main(): Promise<void> {
     stdio: ['ignore', 'ignore', 'inherit'],
     env: { ...process.env, DEMOMAIL_DRAIN_SECONDS: '0', NODE_OPTIONS: deployedNodeOptions() },
   });
-  await waitReady(webhook, webhookPort, webhookCa.certPem, 'demomail webhook');
+  await waitForChild(webhook, webhookPort, webhookCa.certPem, '/readyz', 'demomail webhook');
 
   const pod = POD === 'compact' ? compactCivicrmPod() : civicrmPod();
   const body = JSON.stringify(admissionReview(pod, { uid: 'bench-[<id>]' }));
@@ -139,7 +112,7 @@ async function main(): Promise<void> {
   named.metadata['name'] = 'civicrm-web-[<id>]';
   const distinctBody = JSON.stringify(admissionReview(named, { uid: 'bench-[<id>]' }));
   // The baseline sends the webhook's real answer for this pod, so both send the same bytes back.
-  const probe = await post(webhookPort, webhookCa.certPem, '/mutate', body.replace('[<id>]', 'probe'));
+  const probe = await httpsCall(webhookPort, webhookCa.certPem, '/mutate', body.replace('[<id>]', 'probe'));
   const probeJson = JSON.parse(probe.text) as { response?: { patchType?: string; patch?: string } };
   if (probe.status !== 200 || probeJson.response?.patchType !== 'JSONPatch' || !probeJson.response.patch) {
     throw new Error(`the webhook did not inject the benchmark pod: ${probe.status} ${probe.text.slice(0, 300)}`);
@@ -150,7 +123,7 @@ async function main(): Promise<void> {
 
   const barePort = await freePort();
   const bare = spawn(process.execPath, [bareServer, join(dir, 'tls.crt'), join(dir, 'tls.key'), join(dir, 'answer.json'), String(barePort)], { stdio: ['ignore', 'ignore', 'inherit'] });
-  await waitReady(bare, barePort, webhookCa.certPem, 'bare server');
+  await waitForChild(bare, barePort, webhookCa.certPem, '/readyz', 'bare server');
 
   const servers = {
     baseline: { child: bare, port: barePort, body },

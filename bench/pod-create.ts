@@ -25,6 +25,7 @@ import { freePort } from '../scripts/lib/greenmail.js';
 import { counterTotal, routeWebhookTo, startLocalWebhook, waitForWebhookInEffect, type LocalWebhook } from '../scripts/lib/local-webhook.js';
 import { injectionSettings, settingsFrom } from '../src/config.js';
 import { planInjection } from '../src/inject/plan.js';
+import { httpsCall, waitForChild } from './child-server.js';
 import { civicrmPod, compactCivicrmPod } from './fixtures.js';
 
 const PODS = boundedInt('BENCH_PODS', 30, 5, 500);
@@ -202,33 +203,13 @@ async function startNullWebhookProcess(caPem: string, certPem: string, keyPem: s
   const port = await freePort();
   const args = [join(import.meta.dirname, 'null-webhook-server.js'), join(dir, 'tls.crt'), join(dir, 'tls.key'), String(port), ...(patchBase64 ? [join(dir, 'patch')] : [])];
   const child = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'inherit'] });
-  const agent = new Agent({ ca: caPem, keepAlive: false });
-  const get = (path: string) =>
-    new Promise<string>((resolve, reject) => {
-      const req = request({ host: '127.0.0.1', port, path, agent }, (res) => {
-        let text = '';
-        res.on('data', (c: Buffer) => (text += c.toString()));
-        res.on('end', () => (res.statusCode === 200 ? resolve(text) : reject(new Error(`GET ${path}: ${res.statusCode}`))));
-      });
-      req.on('error', reject);
-      req.end();
-    });
-  const deadline = Date.now() + 20_000;
-  let problem = '';
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`null webhook process exited with ${child.exitCode}`);
-    if (await get('/handshakes').then(() => true, (err: unknown) => ((problem = String(err)), false))) break;
-    if (Date.now() > deadline) {
-      child.kill('SIGKILL');
-      throw new Error(`null webhook process not answering within 20 s: ${problem}`);
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
+  await waitForChild(child, port, caPem, '/handshakes', 'null webhook process');
   // The readiness probe above opened connections of its own: report handshakes from here on.
-  const base = Number(await get('/handshakes'));
+  const handshakes = async () => Number((await httpsCall(port, caPem, '/handshakes')).text);
+  const base = await handshakes();
   return {
     url: `https://127.0.0.1:${port}/mutate`,
-    handshakes: async () => Number(await get('/handshakes')) - base - 1,
+    handshakes: async () => (await handshakes()) - base - 1,
     close: async () => {
       child.kill('SIGTERM');
       if (child.exitCode === null) await new Promise((r) => child.once('exit', r));
@@ -249,7 +230,7 @@ async function main(): Promise<void> {
     plane.kubectlOk(['apply', '-k', join(repoRoot(), 'manifests')]);
     await routeWebhookTo(plane, webhook);
     const nullCa = createCertificateAuthority({ commonName: 'bench null webhook CA' });
-    const nullCert = createServerCertificate({ ca: nullCa, commonName: 'bench-null', sans: ['127.0.0.1'] });
+    const nullCert = createServerCertificate({ ca: nullCa, commonName: 'bench-null', sans: ['127.0.0.1', 'localhost'] });
     const h1 = await startNullWebhook(nullCert.certPem, nullCert.keyPem, false);
     cleanups.unshift(() => h1.close());
     const h2 = await startNullWebhook(nullCert.certPem, nullCert.keyPem, true);

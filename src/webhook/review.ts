@@ -188,18 +188,13 @@ const REVIEW_HEAD = `{"apiVersion":"${ADMISSION_API_VERSION}","kind":"AdmissionR
  * the answer is sent as this string, so fastify does not scan the 10-20 KB base64 patch a second time.
  */
 export function admissionReviewJson(uid: string, decision: AdmissionDecision): string {
-  return answerJson(uid, answerTail(decision));
-}
-
-/** The answer's JSON with `tail` (from answerTail) after the uid: every uid gets the same tail. */
-export function answerJson(uid: string, tail: string): string {
-  return REVIEW_HEAD + JSON.stringify(uid) + tail;
+  return REVIEW_HEAD + JSON.stringify(uid) + answerTail(decision);
 }
 
 const REVIEW_HEAD_BYTES = Buffer.from(REVIEW_HEAD);
 
 /**
- * answerJson's UTF-8 bytes, from a tail already encoded: the 10-20 KB tail is copied, not encoded again
+ * admissionReviewJson's UTF-8 bytes, from a tail already encoded: the 10-20 KB tail is copied, not encoded again
  * for every pod (the answer cache keeps it as bytes).
  */
 export function answerBytes(uid: string, tail: Buffer): Buffer {
@@ -269,6 +264,6 @@ export function admissionAnswer(request: AdmissionRequest, decision: AdmissionDe
     case 'allow':
       return { ...base, code: 200, level: 'debug', message: 'allowed unchanged', fields: { namespace, name, decision: 'allow', reason: decision.reason } };
     case 'deny':
-      return { ...base, chars: tail.length + decision.message.length, code: decision.code, level: 'warn', message: 'pod denied', fields: { namespace, name, decision: 'deny', code: decision.code, message: decision.message } };
+      return { ...base, code: decision.code, level: 'warn', message: 'pod denied', fields: { namespace, name, decision: 'deny', code: decision.code, message: decision.message } };
   }
 }
